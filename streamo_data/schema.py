@@ -1,0 +1,272 @@
+"""The data model: every row that a stage writes is one of these, validated on the way in and out.
+
+Invariants live in validators rather than in the stages, so a row read back from disk by any tool
+can be re-checked (``streamo validate``) against exactly the rules it was built with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from streamo_data.align import State, align
+
+# A tolerance for times written with fewer decimals than the probed duration (e.g. 12.0 vs 11.9987).
+TIME_TOLERANCE_S = 0.05
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+
+def stable_id(*parts: Any, length: int = 16) -> str:
+    """A content hash, so that the same input always gets the same id on any machine."""
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:length]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VideoStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+class VideoRecord(_Model):
+    """One probed video. An unreadable file is still a row, with ``status=error`` and the reason."""
+
+    video_id: Identifier
+    path: NonEmpty = Field(description="Path relative to the video root.")
+    status: VideoStatus
+    error: str | None = None
+    duration_s: float | None = Field(default=None, gt=0)
+    native_fps: float | None = Field(default=None, gt=0)
+    num_native_frames: int | None = Field(default=None, gt=0)
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    sample_fps: float | None = Field(default=None, gt=0)
+    num_frames: int | None = Field(default=None, gt=0, description="Sampled frames at sample_fps.")
+    frame_indices: list[int] | None = Field(default=None, description="Native index of each sampled frame.")
+    backend: str | None = None
+
+    @model_validator(mode="after")
+    def _status_matches_fields(self) -> Self:
+        if self.status is VideoStatus.ERROR:
+            if not self.error:
+                raise ValueError(f"video {self.path}: an error row must say why")
+            return self
+        missing = [
+            name
+            for name in ("duration_s", "native_fps", "num_native_frames", "width", "height", "num_frames")
+            if getattr(self, name) is None
+        ]
+        if missing:
+            raise ValueError(f"video {self.path}: status ok but {', '.join(missing)} missing")
+        if self.error:
+            raise ValueError(f"video {self.path}: status ok but an error is set")
+        if self.frame_indices is not None:
+            if len(self.frame_indices) != self.num_frames:
+                raise ValueError(f"video {self.path}: {len(self.frame_indices)} frame indices for"
+                                 f" {self.num_frames} frames")
+            if any(not 0 <= i < self.num_native_frames for i in self.frame_indices):  # type: ignore[operator]
+                raise ValueError(f"video {self.path}: a frame index lies outside the video")
+        return self
+
+
+class EventKind(StrEnum):
+    CAPTION = "caption"
+    ACTION = "action"
+    STEP = "step"
+    HIGHLIGHT = "highlight"
+    NARRATION = "narration"
+    QA = "qa"
+
+
+class Provenance(_Model):
+    """Where a generated event came from, so a corpus can be audited and regenerated."""
+
+    model: str
+    prompt_hash: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class Event(_Model):
+    """A time-anchored piece of text about one video: a caption, an action, a step, a QA pair."""
+
+    event_id: Identifier
+    video_id: Identifier
+    duration_s: float = Field(gt=0, description="Duration of the video, so the event can check itself.")
+    start_s: Seconds
+    end_s: Seconds
+    text: NonEmpty
+    kind: EventKind
+    source: NonEmpty
+    answer: str | None = Field(default=None, description="The answer, for kind=qa (text is the question).")
+    provenance: Provenance | None = None
+
+    @model_validator(mode="after")
+    def _within_video(self) -> Self:
+        if self.start_s > self.end_s:
+            raise ValueError(f"event {self.event_id}: start {self.start_s}s is after end {self.end_s}s")
+        if self.end_s > self.duration_s + TIME_TOLERANCE_S:
+            raise ValueError(
+                f"event {self.event_id}: end {self.end_s}s is past the video's duration {self.duration_s}s"
+            )
+        if self.kind is EventKind.QA and not self.answer:
+            raise ValueError(f"event {self.event_id}: a qa event needs an answer")
+        return self
+
+    @classmethod
+    def create(cls, **fields: Any) -> Event:
+        """Build an event whose id is the hash of what it says, so re-annotation is idempotent."""
+        key = (fields["video_id"], fields["start_s"], fields["end_s"], fields["text"], fields["kind"],
+               fields["source"], fields.get("answer"))
+        return cls(event_id=stable_id(*key), **fields)
+
+
+class QuestionTurn(_Model):
+    """A user instruction shown at ``time`` seconds (the reference's ``question`` items)."""
+
+    content: NonEmpty
+    time: Seconds
+
+
+class ResponseTurn(_Model):
+    """An answer with either an evidence span (``st_time``, ``end_time``) or an instant ``time``."""
+
+    content: NonEmpty
+    st_time: Seconds | None = None
+    end_time: Seconds | None = None
+    time: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _span_or_time(self) -> Self:
+        if (self.st_time is None) != (self.end_time is None):
+            raise ValueError(f"response {self.content[:40]!r}: a span needs both st_time and end_time")
+        if self.st_time is not None and self.end_time is not None:
+            if self.st_time > self.end_time:
+                raise ValueError(
+                    f"response {self.content[:40]!r}: st_time {self.st_time}s is after end_time {self.end_time}s"
+                )
+        elif self.time is None:
+            raise ValueError(f"response {self.content[:40]!r}: needs a span (st_time, end_time) or a time")
+        return self
+
+    def latest_time(self) -> float:
+        return self.end_time if self.end_time is not None else self.time  # type: ignore[return-value]
+
+
+class StreamingSample(_Model):
+    """One instruction sample on one video, with the per-frame states it implies.
+
+    The raw-annotation fields (questions, responses) are the source of truth; ``states`` and
+    ``answers`` are derived from them by :func:`streamo_data.align.align` and re-checked here, so a
+    row whose labels disagree with its turns cannot be written or loaded.
+    """
+
+    sample_id: Identifier
+    task: Identifier
+    source: NonEmpty
+    video_id: Identifier
+    video_path: NonEmpty
+    video_name: NonEmpty
+    duration_s: float = Field(gt=0)
+    fps: float = Field(gt=0)
+    num_frames: int = Field(gt=0)
+    questions: list[QuestionTurn] = Field(min_length=1)
+    responses: list[ResponseTurn] = Field(min_length=1)
+    states: list[State]
+    answers: list[str]
+
+    @staticmethod
+    def content_id(task: str, source: str, video_id: str, fps: float, num_frames: int,
+                   questions: list[QuestionTurn], responses: list[ResponseTurn]) -> str:
+        return stable_id(task, source, video_id, fps, num_frames,
+                         [q.model_dump() for q in questions], [r.model_dump() for r in responses])
+
+    @classmethod
+    def create(cls, *, task: str, source: str, video_id: str, video_path: str, duration_s: float,
+               fps: float, num_frames: int, questions: list[QuestionTurn],
+               responses: list[ResponseTurn], video_name: str | None = None) -> StreamingSample:
+        """Derive states, answers and the content id, then validate the whole row."""
+        alignment = align(questions, responses, num_frames, fps)
+        return cls(
+            sample_id=cls.content_id(task, source, video_id, fps, num_frames, questions, responses),
+            task=task, source=source, video_id=video_id, video_path=video_path,
+            video_name=video_name or video_path.rsplit("/", 1)[-1], duration_s=duration_s,
+            fps=fps, num_frames=num_frames, questions=questions, responses=responses,
+            states=alignment.states, answers=alignment.answers,
+        )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        where = f"sample {self.sample_id} ({self.task}, video {self.video_id})"
+        limit = self.duration_s + TIME_TOLERANCE_S
+        for q in self.questions:
+            if q.time > limit:
+                raise ValueError(f"{where}: question at {q.time}s is past the video's end ({self.duration_s}s)")
+        for r in self.responses:
+            if r.latest_time() > limit:
+                raise ValueError(
+                    f"{where}: response {r.content[:40]!r} at {r.latest_time()}s is past the video's end"
+                    f" ({self.duration_s}s)"
+                )
+        if len(self.states) != self.num_frames or len(self.answers) != self.num_frames:
+            raise ValueError(
+                f"{where}: {len(self.states)} states and {len(self.answers)} answers for {self.num_frames}"
+                " frames; there must be exactly one label per frame"
+            )
+        alignment = align(self.questions, self.responses, self.num_frames, self.fps)
+        if alignment.issues:
+            raise ValueError(f"{where}: " + "; ".join(alignment.issues))
+        if alignment.states != list(self.states) or alignment.answers != list(self.answers):
+            raise ValueError(f"{where}: states/answers disagree with its questions and responses")
+        expected = self.content_id(self.task, self.source, self.video_id, self.fps, self.num_frames,
+                                   self.questions, self.responses)
+        if self.sample_id != expected:
+            raise ValueError(f"{where}: sample_id is not the hash of its content (expected {expected})")
+        return self
+
+    def to_raw(self) -> dict[str, Any]:
+        """The reference raw-annotation record (lossless: the turns are the source of truth)."""
+        return {
+            "video_name": self.video_name,
+            "video_path": self.video_path,
+            "task_type": self.task,
+            "source": self.source,
+            "question": [q.model_dump() for q in self.questions],
+            "response": [r.model_dump(exclude_none=True) for r in self.responses],
+        }
+
+
+class ShardInfo(_Model):
+    path: str
+    task: str
+    split: str
+    num_rows: int = Field(ge=0)
+    sha256: str
+
+
+class ReleaseManifest(_Model):
+    """What a release holds, with a checksum per shard so a copy can be verified byte for byte."""
+
+    name: str
+    version: str
+    fps: float
+    num_samples: int
+    tasks: list[str]
+    shards: list[ShardInfo]
+
+
+EXPORTED_MODELS: dict[str, type[BaseModel]] = {
+    "video_record": VideoRecord,
+    "event": Event,
+    "streaming_sample": StreamingSample,
+    "release_manifest": ReleaseManifest,
+}
