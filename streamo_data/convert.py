@@ -1,0 +1,166 @@
+"""Converting between the reference's formats and ours.
+
+* ``raw_to_samples``: reference raw annotation (a JSON list of records) -> validated StreamingSample
+  rows in a work directory, ready for ``streamo release``. Records that would lose an answer are
+  rejected with their reason (the reference would drop the answer silently).
+* ``raw_to_stream``: reference raw annotation -> stream format, exactly as the reference converter
+  writes it, every record kept; the answers it drops are counted in the summary.
+* ``export_stream_format``: a release -> stream format, for training with the reference trainer.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from streamo_data.align import align
+from streamo_data.io import write_text_atomic
+from streamo_data.pipelines.stages import REJECTS, SAMPLES
+from streamo_data.reference_format import (
+    REFERENCE_SYSTEM_PROMPT,
+    dumps_records,
+    render_sample,
+    render_stream,
+    sampled_frame_count,
+    turns_from_raw,
+)
+from streamo_data.release import read_manifest
+from streamo_data.schema import StreamingSample
+from streamo_data.tables import from_row, iter_rows, to_row, write_rows
+from streamo_data.video.probe import opencv_metadata, video_id_for
+
+
+@dataclass
+class ConvertSummary:
+    records: int = 0
+    written: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    dropped_answers: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    num_frames: int
+    duration_s: float
+
+
+def load_raw_records(path: Path) -> list[dict[str, Any]]:
+    """A JSON list of raw records (the reference layout), a single record, or JSONL."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [data] if isinstance(data, dict) else list(data)
+
+
+def _video_path(record: dict[str, Any]) -> str:
+    path = record.get("video_path") or ""
+    if not path:
+        videos = record.get("videos") or []
+        path = (videos[0] if isinstance(videos, list) else videos) if videos else ""
+    return str(path)
+
+
+@functools.lru_cache(maxsize=65536)
+def _frames_of(full_path: str, fps: float) -> VideoFrames:
+    num_native, native_fps, _, _ = opencv_metadata(full_path)
+    if num_native <= 0 or native_fps <= 0:
+        raise ValueError(f"no frames in video {full_path}")
+    return VideoFrames(sampled_frame_count(num_native, native_fps, fps), num_native / native_fps)
+
+
+def _locate(record: dict[str, Any], video_root: str | None, fps: float) -> tuple[str, str, VideoFrames]:
+    """(path as written in the record, full path, frame count); raises ValueError with the reason."""
+    relative = _video_path(record)
+    full = os.path.join(video_root, relative) if video_root and relative else relative
+    if not relative or not os.path.exists(full):
+        raise ValueError(f"video not found: {full or '(no video_path)'}")
+    try:
+        return relative, full, _frames_of(full, fps)
+    except Exception as error:
+        raise ValueError(f"cannot read video {full}: {error}") from error
+
+
+def _name(record: dict[str, Any], index: int) -> str:
+    return f"record {index} ({record.get('video_name') or _video_path(record) or 'no video'})"
+
+
+def raw_to_samples(raw_path: Path, video_root: str | None, out_dir: Path, fps: float = 1.0) -> ConvertSummary:
+    summary = ConvertSummary()
+    samples: dict[str, dict[str, Any]] = {}
+    rejects: list[dict[str, Any]] = []
+    for index, record in enumerate(load_raw_records(raw_path)):
+        summary.records += 1
+        try:
+            relative, _, frames = _locate(record, video_root, fps)
+            questions, responses = turns_from_raw(record)
+            sample = StreamingSample.create(
+                task=str(record.get("task_type") or "unknown"), source=str(record.get("source") or "unknown"),
+                video_id=video_id_for(relative), video_path=relative,
+                video_name=str(record.get("video_name") or "") or None, duration_s=frames.duration_s, fps=fps,
+                num_frames=frames.num_frames, questions=questions, responses=responses,
+            )
+        except (ValueError, ValidationError) as error:
+            reasons = ([str(e["msg"]).removeprefix("Value error, ") for e in error.errors()]
+                       if isinstance(error, ValidationError) else [str(error)])
+            for reason in reasons:
+                summary.rejected[reason] += 1
+            rejects.append({"record": index, "item": _name(record, index), "reasons": reasons})
+            continue
+        samples.setdefault(sample.sample_id, to_row(sample))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary.written = write_rows(out_dir / SAMPLES, StreamingSample, samples.values())
+    write_text_atomic(out_dir / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+    return summary
+
+
+def raw_to_stream(raw_path: Path, video_root: str | None, out_file: Path, fps: float = 1.0,
+                  system_prompt: str = REFERENCE_SYSTEM_PROMPT) -> ConvertSummary:
+    """What the reference's ``to-stream`` writes, record for record; skipped records are counted."""
+    summary = ConvertSummary()
+    records: list[dict[str, Any]] = []
+    for index, record in enumerate(load_raw_records(raw_path)):
+        summary.records += 1
+        try:
+            relative, full, frames = _locate(record, video_root, fps)
+            questions, responses = turns_from_raw(record)
+        except (ValueError, ValidationError) as error:
+            summary.rejected[f"{_name(record, index)}: {str(error).splitlines()[0]}"] += 1
+            continue
+        for issue in align(questions, responses, frames.num_frames, fps).issues:
+            summary.dropped_answers[f"{_name(record, index)}: {issue}"] += 1
+        records.append(render_stream(
+            questions=questions, responses=responses, num_frames=frames.num_frames, fps=fps, video_path=full,
+            video_name=record.get("video_name"), task_type=record.get("task_type"), source=record.get("source"),
+            system_prompt=system_prompt,
+        ))
+    write_text_atomic(out_file, dumps_records(records, as_json_list=out_file.suffix == ".json"))
+    summary.written = len(records)
+    return summary
+
+
+def iter_release_samples(release_dir: Path, split: str | None = None) -> Iterator[StreamingSample]:
+    for shard in read_manifest(release_dir).shards:
+        if split is None or shard.split == split:
+            for row in iter_rows(release_dir / shard.path):
+                yield from_row(StreamingSample, row)
+
+
+def export_stream_format(release_dir: Path, out_file: Path, video_root: str | None = None,
+                         split: str | None = None, system_prompt: str = REFERENCE_SYSTEM_PROMPT) -> int:
+    """Render every sample of a release (or of one split) for the reference trainer; returns the count.
+    A ``.json`` target gets the reference's own layout (one JSON list, indent 2), anything else JSONL."""
+    records = (render_sample(s, video_root, system_prompt=system_prompt)
+               for s in iter_release_samples(release_dir, split))
+    materialised = list(records)
+    write_text_atomic(out_file, dumps_records(materialised, as_json_list=out_file.suffix == ".json"))
+    return len(materialised)

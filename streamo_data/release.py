@@ -1,0 +1,134 @@
+"""A release: Parquet shards per task and split, a dataset card that `datasets` reads as it is, and a
+manifest with a checksum per shard.
+
+Layout (``datasets.load_dataset(RELEASE_DIR, "<task>")`` and ``load_dataset(RELEASE_DIR)`` both work
+with no extra arguments, because the card's YAML ``configs`` name every file)::
+
+    README.md                                   dataset card, YAML configs first
+    manifest.json                               shards, row counts, sha256
+    data/<task>/train-00000-of-00002.parquet    ...
+    data/<task>/validation-00000-of-00001.parquet
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import yaml
+
+from streamo_data import __version__
+from streamo_data.io import sha256_of, write_atomic, write_text_atomic
+from streamo_data.schema import ReleaseManifest, ShardInfo, StreamingSample, stable_id
+from streamo_data.tables import iter_rows, to_table
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "validation")
+
+
+def validation_videos(video_ids: Iterable[str], fraction: float, seed: int) -> set[str]:
+    """Videos of the validation split: a seeded hash order, so the split depends only on the set of
+    videos, never on the order of rows; at least one video when there are two or more."""
+    ids = sorted(set(video_ids), key=lambda v: stable_id(seed, v))
+    if len(ids) < 2 or fraction <= 0:
+        return set()
+    count = min(len(ids) - 1, max(1, round(fraction * len(ids))))
+    return set(ids[:count])
+
+
+def _shard_name(split: str, index: int, total: int) -> str:
+    return f"{split}-{index:05d}-of-{total:05d}.parquet"
+
+
+def write_release(
+    samples_path: Path, out_dir: Path, *, name: str = "streamo-instruct", validation_fraction: float = 0.1,
+    rows_per_shard: int = 50_000, seed: int = 0,
+) -> ReleaseManifest:
+    rows = list(iter_rows(samples_path))
+    held_out = validation_videos((r["video_id"] for r in rows), validation_fraction, seed)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["task"], "validation" if row["video_id"] in held_out else "train")].append(row)
+
+    shards: list[ShardInfo] = []
+    for (task, split), group in sorted(groups.items()):
+        total = math.ceil(len(group) / rows_per_shard)
+        for index in range(total):
+            relative = f"data/{task}/{_shard_name(split, index, total)}"
+            table = to_table(StreamingSample, group[index * rows_per_shard : (index + 1) * rows_per_shard])
+            write_atomic(out_dir / relative, lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd"))
+            shards.append(ShardInfo(path=relative, task=task, split=split, num_rows=table.num_rows,
+                                    sha256=sha256_of(out_dir / relative)))
+
+    keep = {s.path for s in shards}
+    for stale in (out_dir / "data").rglob("*.parquet") if (out_dir / "data").exists() else []:
+        if stale.relative_to(out_dir).as_posix() not in keep:
+            stale.unlink()
+
+    fps_values = sorted({r["fps"] for r in rows}) or [1.0]
+    manifest = ReleaseManifest(name=name, version=__version__, fps=fps_values[0], num_samples=len(rows),
+                               tasks=sorted({task for task, _ in groups}), shards=shards)
+    write_text_atomic(out_dir / "README.md", dataset_card(manifest))
+    write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
+    return manifest
+
+
+def read_manifest(release_dir: Path) -> ReleaseManifest:
+    path = release_dir / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{release_dir} is not a release: {MANIFEST} is missing")
+    return ReleaseManifest.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def _config(name: str, files: dict[str, str], default: bool = False) -> dict[str, Any]:
+    config: dict[str, Any] = {"config_name": name}
+    if default:
+        config["default"] = True
+    config["data_files"] = [{"split": split, "path": path} for split, path in files.items()]
+    return config
+
+
+def dataset_card(manifest: ReleaseManifest) -> str:
+    """README.md with the YAML header that `datasets` uses to find configs and splits."""
+    splits_of: dict[str, set[str]] = defaultdict(set)
+    for shard in manifest.shards:
+        splits_of[shard.task].add(shard.split)
+    all_splits = {s for splits in splits_of.values() for s in splits}
+    configs = [_config("all", {s: f"data/*/{s}-*.parquet" for s in SPLITS if s in all_splits}, default=True)]
+    configs += [
+        _config(task, {s: f"data/{task}/{s}-*.parquet" for s in SPLITS if s in splits_of[task]})
+        for task in manifest.tasks
+    ]
+    header = {
+        "configs": configs,
+        "license": "other",
+        "task_categories": ["video-text-to-text"],
+        "tags": ["streaming-video", "video-llm", "instruction-tuning", "streamo"],
+        "pretty_name": manifest.name,
+    }
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for shard in manifest.shards:
+        counts[(shard.task, shard.split)] += shard.num_rows
+    table = "\n".join(
+        f"| {task} | {counts[(task, 'train')]} | {counts[(task, 'validation')]} |" for task in manifest.tasks
+    )
+    return (
+        "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n\n"
+        f"# {manifest.name}\n\n"
+        f"A streaming-video instruction set in the Streamo-Instruct layout, built by streamo-data "
+        f"{manifest.version}: {manifest.num_samples} samples at {manifest.fps:g} fps. Each row is one instruction"
+        " on one video, with the reference raw-annotation turns (`questions`, `responses`, times in seconds) and"
+        " the per-frame labels derived from them (`states`: silence | standby | response, and `answers`: the text"
+        " said on response frames).\n\n"
+        "| task | train | validation |\n|---|---|---|\n" + table + "\n\n"
+        "Splits are by video: no video appears in both. `manifest.json` lists every shard with its sha256.\n\n"
+        "```python\nfrom datasets import load_dataset\n"
+        'ds = load_dataset("path/to/this/folder", "temporal_grounding", split="train")\n'
+        "everything = load_dataset(\"path/to/this/folder\")  # all tasks\n```\n\n"
+        "To train with the reference Streamo trainer, render the stream format:"
+        " `streamo export stream-format THIS_FOLDER --out stream.jsonl --video-root /path/to/videos`.\n"
+    )

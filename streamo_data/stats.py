@@ -1,0 +1,52 @@
+"""Composition of a release: samples per task and split, the share of each state, responses per sample.
+
+The share of states is what the loss's alpha weights are computed from, and the first number a
+reviewer asks for: Silence dominates, and by how much is a property of the corpus.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from streamo_data.align import State
+from streamo_data.release import read_manifest
+
+
+def release_stats(release_dir: Path) -> dict[str, Any]:
+    manifest = read_manifest(release_dir)
+    samples: dict[str, Counter[str]] = defaultdict(Counter)
+    states: dict[str, Counter[str]] = defaultdict(Counter)
+    responses: Counter[str] = Counter()
+    for shard in manifest.shards:
+        table = pq.read_table(release_dir / shard.path, columns=["states", "responses"])
+        samples[shard.task][shard.split] += table.num_rows
+        flat = pc.value_counts(pc.list_flatten(table["states"]))
+        for entry in flat.to_pylist():
+            states[shard.task][entry["values"]] += entry["counts"]
+        responses[shard.task] += int(pc.sum(pc.list_value_length(table["responses"])).as_py() or 0)
+
+    def shares(counter: Counter[str]) -> dict[str, float]:
+        total = sum(counter.values()) or 1
+        return {s.value: round(counter[s.value] / total, 4) for s in State}
+
+    all_states: Counter[str] = sum(states.values(), Counter())
+    per_task = {
+        task: {
+            "train": samples[task]["train"], "validation": samples[task]["validation"],
+            "samples": sum(samples[task].values()),
+            "state_share": shares(states[task]),
+            "responses_per_sample": round(responses[task] / max(1, sum(samples[task].values())), 3),
+        }
+        for task in sorted(samples)
+    }
+    total = sum(v["samples"] for v in per_task.values())
+    return {
+        "name": manifest.name, "samples": total, "frames": sum(all_states.values()), "tasks": per_task,
+        "state_share": shares(all_states),
+        "responses_per_sample": round(sum(responses.values()) / max(1, total), 3),
+    }

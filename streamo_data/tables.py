@@ -1,0 +1,94 @@
+"""The work files between stages (videos, events, samples) as Parquet with fixed Arrow schemas.
+
+Schemas are declared once, as `datasets.Features`, so that a file written by any stage reads back
+with the same types in pandas, pyarrow and `datasets`, and an all-null column never loses its type.
+Rows are validated by the pydantic models on the way in and on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Features, Value
+from pydantic import BaseModel
+
+from streamo_data.io import write_atomic
+from streamo_data.schema import Event, StreamingSample, VideoRecord
+
+M = TypeVar("M", bound=BaseModel)
+
+VIDEO_FEATURES = Features({
+    "video_id": Value("string"), "path": Value("string"), "status": Value("string"), "error": Value("string"),
+    "duration_s": Value("float64"), "native_fps": Value("float64"), "num_native_frames": Value("int64"),
+    "width": Value("int32"), "height": Value("int32"), "sample_fps": Value("float64"),
+    "num_frames": Value("int32"), "frame_indices": [Value("int64")], "backend": Value("string"),
+})
+
+EVENT_FEATURES = Features({
+    "event_id": Value("string"), "video_id": Value("string"), "duration_s": Value("float64"),
+    "start_s": Value("float64"), "end_s": Value("float64"), "text": Value("string"), "kind": Value("string"),
+    "source": Value("string"), "answer": Value("string"),
+    "provenance": Value("string"),  # JSON: its params differ per annotator, a struct would not hold them
+})
+
+SAMPLE_FEATURES = Features({
+    "sample_id": Value("string"), "task": Value("string"), "source": Value("string"),
+    "video_id": Value("string"), "video_path": Value("string"), "video_name": Value("string"),
+    "duration_s": Value("float64"), "fps": Value("float64"), "num_frames": Value("int32"),
+    "questions": [{"content": Value("string"), "time": Value("float64")}],
+    "responses": [{"content": Value("string"), "st_time": Value("float64"), "end_time": Value("float64"),
+                   "time": Value("float64")}],
+    "states": [Value("string")],
+    "answers": [Value("string")],
+})
+
+_FEATURES: dict[type[BaseModel], Features] = {
+    VideoRecord: VIDEO_FEATURES, Event: EVENT_FEATURES, StreamingSample: SAMPLE_FEATURES,
+}
+_JSON_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {Event: ("provenance",)}
+
+
+def to_row(model: BaseModel) -> dict[str, Any]:
+    row = model.model_dump(mode="json")
+    for column in _JSON_COLUMNS.get(type(model), ()):
+        if row[column] is not None:
+            row[column] = json.dumps(row[column], sort_keys=True)
+    return row
+
+
+def from_row(model: type[M], row: dict[str, Any]) -> M:
+    row = dict(row)
+    for column in _JSON_COLUMNS.get(model, ()):
+        if row.get(column) is not None:
+            row[column] = json.loads(row[column])
+    return model.model_validate(row)
+
+
+def to_table(model: type[BaseModel], rows: Iterable[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=_FEATURES[model].arrow_schema)
+
+
+def write_rows(path: Path, model: type[BaseModel], rows: Iterable[dict[str, Any]]) -> int:
+    """Write already-serialised rows atomically; returns how many."""
+    table = to_table(model, rows)
+    write_atomic(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
+    return table.num_rows
+
+
+def write_models(path: Path, models: Iterable[BaseModel], model: type[BaseModel]) -> int:
+    return write_rows(path, model, (to_row(m) for m in models))
+
+
+def iter_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
+    """Rows of a Parquet file, a batch at a time, so memory stays flat whatever its size."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        yield from batch.to_pylist()
+
+
+def read_models(path: Path, model: type[M]) -> list[M]:
+    return [from_row(model, row) for row in iter_rows(path)] if path.exists() else []

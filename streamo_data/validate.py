@@ -1,0 +1,78 @@
+"""Re-checking a release row by row against the models it was written with, plus what no single row
+can show: shard checksums, duplicate sample ids, and videos leaking across splits."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from streamo_data.io import sha256_of
+from streamo_data.release import read_manifest
+from streamo_data.schema import StreamingSample
+from streamo_data.tables import iter_rows
+
+
+@dataclass
+class ValidationReport:
+    rows: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.invalid
+
+    def add(self, reason: str, example: str) -> None:
+        self.invalid[reason] += 1
+        self.examples.setdefault(reason, example)
+
+
+def reason_key(message: str) -> str:
+    """Group messages that differ only in ids, numbers and quoted text into one countable reason."""
+    message = message.removeprefix("Value error, ")
+    message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
+    message = re.sub(r"\b(sample|video|event) [A-Za-z0-9_.\-]+", r"\1 …", message)
+    return re.sub(r"\d+(\.\d+)?", "N", message)
+
+
+def validate_release(release_dir: Path) -> ValidationReport:
+    report = ValidationReport()
+    manifest = read_manifest(release_dir)
+    seen: set[str] = set()
+    splits_of_video: dict[str, set[str]] = defaultdict(set)
+    for shard in manifest.shards:
+        path = release_dir / shard.path
+        if not path.exists():
+            report.add("shard listed in manifest.json is missing", shard.path)
+            continue
+        if sha256_of(path) != shard.sha256:
+            report.add("shard checksum differs from manifest.json", shard.path)
+        count = 0
+        for row in iter_rows(path):
+            count += 1
+            report.rows += 1
+            where = f"{shard.path} row {count - 1} (sample {row.get('sample_id')})"
+            try:
+                sample = StreamingSample.model_validate(row)
+            except ValidationError as error:
+                for detail in error.errors():
+                    location = ".".join(str(p) for p in detail["loc"])
+                    message = str(detail["msg"])
+                    report.add(reason_key(f"{location}: {message}" if location else message), f"{where}: {message}")
+                continue
+            if sample.task != shard.task:
+                report.add("row's task differs from its shard's task", where)
+            if sample.sample_id in seen:
+                report.add("duplicate sample_id", where)
+            seen.add(sample.sample_id)
+            splits_of_video[sample.video_id].add(shard.split)
+        if count != shard.num_rows:
+            report.add("shard row count differs from manifest.json", shard.path)
+    for video_id, splits in splits_of_video.items():
+        if len(splits) > 1:
+            report.add("video appears in more than one split", video_id)
+    return report
