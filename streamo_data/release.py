@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,22 @@ MANIFEST = "manifest.json"
 SPLITS = ("train", "validation")
 
 
-def validation_videos(video_ids: Iterable[str], fraction: float, seed: int) -> set[str]:
-    """Videos of the validation split: a seeded hash order, so the split depends only on the set of
-    videos, never on the order of rows; at least one video when there are two or more."""
-    ids = sorted(set(video_ids), key=lambda v: stable_id(seed, v))
-    if len(ids) < 2 or fraction <= 0:
+def validation_videos(videos_by_task: dict[str, set[str]], fraction: float, seed: int) -> set[str]:
+    """Videos of the validation split, chosen in a seeded hash order so the split depends only on
+    the set of videos, never on row order. Whole videos move, so no video is in both splits; each
+    task with two or more videos gets at least one of them held out."""
+    def order(ids: set[str]) -> list[str]:
+        return sorted(ids, key=lambda v: stable_id(seed, v))
+
+    everything = order(set().union(*videos_by_task.values()) if videos_by_task else set())
+    if len(everything) < 2 or fraction <= 0:
         return set()
-    count = min(len(ids) - 1, max(1, round(fraction * len(ids))))
-    return set(ids[:count])
+    held = set(everything[: min(len(everything) - 1, max(1, round(fraction * len(everything))))])
+    for task in sorted(videos_by_task):
+        ids = videos_by_task[task]
+        if len(ids) >= 2 and not ids & held:
+            held.add(order(ids)[0])
+    return held
 
 
 def _shard_name(split: str, index: int, total: int) -> str:
@@ -49,7 +56,10 @@ def write_release(
     rows_per_shard: int = 50_000, seed: int = 0,
 ) -> ReleaseManifest:
     rows = list(iter_rows(samples_path))
-    held_out = validation_videos((r["video_id"] for r in rows), validation_fraction, seed)
+    videos_by_task: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        videos_by_task[row["task"]].add(row["video_id"])
+    held_out = validation_videos(videos_by_task, validation_fraction, seed)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["task"], "validation" if row["video_id"] in held_out else "train")].append(row)

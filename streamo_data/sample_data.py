@@ -81,7 +81,8 @@ def make_synthetic_video(
         end = min(start + length, duration_s - 1.0)
         direction = rng.choice(list(DIRECTIONS))
         dx, dy = DIRECTIONS[direction]
-        start_xy = (rng.uniform(0.2, 0.8) * width - dx * 0.25 * width, rng.uniform(0.25, 0.75) * height - dy * 0.2 * height)
+        start_xy = (rng.uniform(0.2, 0.8) * width - dx * 0.25 * width,
+                    rng.uniform(0.25, 0.75) * height - dy * 0.2 * height)
         plans.append((start, end, rng.choice(SHAPES), rng.choice(list(COLOURS)), direction, start_xy))
 
     background = np.full((height, width, 3), 70, np.uint8)

@@ -3,7 +3,6 @@ can show: shard checksums, duplicate sample ids, and videos leaking across split
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from streamo_data.io import sha256_of
+from streamo_data.reasons import reason_key
 from streamo_data.release import read_manifest
 from streamo_data.schema import StreamingSample
 from streamo_data.tables import iter_rows
@@ -29,14 +29,6 @@ class ValidationReport:
     def add(self, reason: str, example: str) -> None:
         self.invalid[reason] += 1
         self.examples.setdefault(reason, example)
-
-
-def reason_key(message: str) -> str:
-    """Group messages that differ only in ids, numbers and quoted text into one countable reason."""
-    message = message.removeprefix("Value error, ")
-    message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
-    message = re.sub(r"\b(sample|video|event) [A-Za-z0-9_.\-]+", r"\1 …", message)
-    return re.sub(r"\d+(\.\d+)?", "N", message)
 
 
 def validate_release(release_dir: Path) -> ValidationReport:

@@ -16,6 +16,7 @@ from typing import Any
 from streamo_data.annotators.offline import annotate_video
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
+from streamo_data.reasons import reason_key
 from streamo_data.schema import Event, StreamingSample, VideoRecord, VideoStatus
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.tasks import BUILDERS, task_rng
@@ -159,5 +160,5 @@ def run_build(work_dir: Path, tasks: list[str], seed: int, executor: Executor) -
     write_text_atomic(work_dir / REJECTS, "".join(json.dumps(r) + "\n" for r in rejects))
     summary = StageSummary(done=len(items))
     summary.produced.update(s["task"] for s in ordered)
-    summary.failed.update(f"{r['task']}: {r['reason']}" for r in rejects)
+    summary.failed.update(f"{r['task']}: {reason_key(r['reason'])}" for r in rejects)
     return summary

@@ -41,6 +41,14 @@ def format_time(seconds: float) -> str:
     return f"{round(seconds, 1):g}s"
 
 
+NO_FRAME_LEFT = "event ends on the last frame: no frame is left on which to answer"
+
+
+def answers_in_time(response: ResponseTurn, video: VideoRecord) -> bool:
+    """Whether the frame on which ``response`` is said still exists in the video."""
+    return (answer_frame(response, video.sample_fps) or 0) < video.num_frames  # type: ignore[arg-type,operator]
+
+
 def order_without_loss(responses: list[ResponseTurn], fps: float) -> list[ResponseTurn]:
     """Responses in the order in which the reference converter loses none of them."""
     return [responses[i] for i in lossless_order(responses, fps)]

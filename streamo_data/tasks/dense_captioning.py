@@ -7,9 +7,15 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from streamo_data.align import answer_frame
 from streamo_data.schema import Event, EventKind, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Reject, merge_same_frame, order_without_loss, validated
+from streamo_data.tasks.base import (
+    NO_FRAME_LEFT,
+    Reject,
+    answers_in_time,
+    merge_same_frame,
+    order_without_loss,
+    validated,
+)
 
 CAPTIONABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP})
 
@@ -32,13 +38,11 @@ class DenseCaptioning:
     def build(self, video: VideoRecord, events: Sequence[Event], rng: random.Random) -> tuple[
             list[StreamingSample], list[Reject]]:
         rejects: list[Reject] = []
-        last_frame = video.num_frames - 1  # type: ignore[operator]
         responses = []
         for event in sorted((e for e in events if e.kind in CAPTIONABLE), key=lambda e: (e.end_s, e.start_s)):
             response = ResponseTurn(content=event.text, st_time=event.start_s, end_time=event.end_s)
-            if answer_frame(response, video.sample_fps) > last_frame:  # type: ignore[arg-type,operator]
-                rejects.append(Reject(video.video_id, self.name, "event ends on the last frame: no frame is left"
-                                      " on which to answer"))
+            if not answers_in_time(response, video):
+                rejects.append(Reject(video.video_id, self.name, NO_FRAME_LEFT))
                 continue
             responses.append(response)
         if not responses:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from streamo_data.schema import Event, EventKind, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Reject, format_time, validated
+from streamo_data.tasks.base import NO_FRAME_LEFT, Reject, answers_in_time, format_time, validated
 
 GROUNDABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP, EventKind.HIGHLIGHT})
 
@@ -49,8 +49,11 @@ class TemporalGrounding:
             question = QuestionTurn(content=rng.choice(self.templates).format(query=query), time=0.0)
             answer = rng.choice(self.answers).format(start=format_time(event.start_s), end=format_time(event.end_s))
             response = ResponseTurn(content=answer, st_time=event.start_s, end_time=event.end_s)
-            sample = validated(lambda q=question, r=response: StreamingSample.create(
-                task=self.name, source=event.source, video_id=video.video_id, video_path=video.path,
+            if not answers_in_time(response, video):
+                rejects.append(Reject(video.video_id, self.name, NO_FRAME_LEFT))
+                continue
+            sample = validated(lambda q=question, r=response, e=event: StreamingSample.create(
+                task=self.name, source=e.source, video_id=video.video_id, video_path=video.path,
                 duration_s=video.duration_s, fps=video.sample_fps, num_frames=video.num_frames,
                 questions=[q], responses=[r]), video, self.name, rejects)
             if sample is not None:

@@ -1,0 +1,14 @@
+"""Turning many specific error messages into a few countable reasons."""
+
+from __future__ import annotations
+
+import re
+
+
+def reason_key(message: str) -> str:
+    """Group messages that differ only in ids, numbers and quoted text into one reason: summaries
+    count reasons, while the full messages stay in the reject files."""
+    message = message.removeprefix("Value error, ")
+    message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
+    message = re.sub(r"\b(sample|video|event|record) [A-Za-z0-9_.\-]*\d[A-Za-z0-9_.\-]*( \([^)]*\))?", r"\1 …", message)
+    return re.sub(r"\d+(\.\d+)?", "N", message)
