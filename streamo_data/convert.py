@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from streamo_data.align import align
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.stages import REJECTS, SAMPLES
+from streamo_data.reasons import validation_messages
 from streamo_data.reference_format import (
     REFERENCE_SYSTEM_PROMPT,
     dumps_records,
@@ -110,8 +111,7 @@ def raw_to_samples(raw_path: Path, video_root: str | None, out_dir: Path, fps: f
                 num_frames=frames.num_frames, questions=questions, responses=responses,
             )
         except (ValueError, ValidationError) as error:
-            reasons = ([str(e["msg"]).removeprefix("Value error, ") for e in error.errors()]
-                       if isinstance(error, ValidationError) else [str(error)])
+            reasons = validation_messages(error) if isinstance(error, ValidationError) else [str(error)]
             for reason in reasons:
                 summary.rejected[reason] += 1
             rejects.append({"record": index, "item": _name(record, index), "reasons": reasons})
@@ -134,7 +134,8 @@ def raw_to_stream(raw_path: Path, video_root: str | None, out_file: Path, fps: f
             relative, full, frames = _locate(record, video_root, fps)
             questions, responses = turns_from_raw(record)
         except (ValueError, ValidationError) as error:
-            summary.rejected[f"{_name(record, index)}: {str(error).splitlines()[0]}"] += 1
+            reasons = validation_messages(error) if isinstance(error, ValidationError) else [str(error)]
+            summary.rejected[f"{_name(record, index)}: {'; '.join(reasons)}"] += 1
             continue
         for issue in align(questions, responses, frames.num_frames, fps).issues:
             summary.dropped_answers[f"{_name(record, index)}: {issue}"] += 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import ValidationError
+
 
 def reason_key(message: str) -> str:
     """Group messages that differ only in ids, numbers and quoted text into one reason: summaries
@@ -12,3 +14,13 @@ def reason_key(message: str) -> str:
     message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
     message = re.sub(r"\b(sample|video|event|record) [A-Za-z0-9_.\-]*\d[A-Za-z0-9_.\-]*( \([^)]*\))?", r"\1 …", message)
     return re.sub(r"\d+(\.\d+)?", "N", message)
+
+
+def validation_messages(error: ValidationError) -> list[str]:
+    """One readable line per pydantic error, prefixed by the field it concerns (when it is one field)."""
+    lines = []
+    for detail in error.errors():
+        location = ".".join(str(part) for part in detail["loc"])
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        lines.append(f"{location}: {message}" if location else message)
+    return lines

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from streamo_data.io import sha256_of
-from streamo_data.reasons import reason_key
+from streamo_data.reasons import reason_key, validation_messages
 from streamo_data.release import read_manifest
 from streamo_data.schema import StreamingSample
 from streamo_data.tables import iter_rows
@@ -51,10 +51,8 @@ def validate_release(release_dir: Path) -> ValidationReport:
             try:
                 sample = StreamingSample.model_validate(row)
             except ValidationError as error:
-                for detail in error.errors():
-                    location = ".".join(str(p) for p in detail["loc"])
-                    message = str(detail["msg"])
-                    report.add(reason_key(f"{location}: {message}" if location else message), f"{where}: {message}")
+                for message in validation_messages(error):
+                    report.add(reason_key(message), f"{where}: {message}")
                 continue
             if sample.task != shard.task:
                 report.add("row's task differs from its shard's task", where)

