@@ -160,12 +160,9 @@ def validate(release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=
     if report.ok:
         console.print(f"[green]valid[/green]: {report.rows} rows in {release_dir}")
         return
-    table = Table(title=f"invalid rows in {release_dir}")
-    for column in ("reason", "count", "first example"):
-        table.add_column(column)
+    err.print(f"[red]invalid[/red]: {sum(report.invalid.values())} problems in {report.rows} rows of {release_dir}")
     for reason, count in report.invalid.most_common():
-        table.add_row(reason, str(count), report.examples[reason])
-    err.print(table)
+        err.print(f"{count:>8}  {reason}\n          e.g. {report.examples[reason]}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 

@@ -12,6 +12,7 @@ def reason_key(message: str) -> str:
     count reasons, while the full messages stay in the reject files."""
     message = message.removeprefix("Value error, ")
     message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
+    message = re.sub(r"\b[0-9a-f]{8,}\b", "…", message)
     message = re.sub(r"\b(sample|video|event|record) [A-Za-z0-9_.\-]*\d[A-Za-z0-9_.\-]*( \([^)]*\))?", r"\1 …", message)
     return re.sub(r"\d+(\.\d+)?", "N", message)
 

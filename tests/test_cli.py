@@ -1,0 +1,38 @@
+"""The CLI as a user meets it: the stages are listed and every stage has help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from streamo_data.cli import app
+
+STAGES = ("ingest", "annotate", "build", "release", "validate", "stats", "convert", "export", "demo")
+
+
+def test_help_lists_the_stages() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for stage in STAGES:
+        assert stage in result.output
+
+
+def test_every_command_has_help() -> None:
+    for args in (["ingest"], ["annotate", "offline"], ["build"], ["release"], ["validate"], ["stats"],
+                 ["convert", "raw-to-samples"], ["convert", "raw-to-stream"], ["export", "stream-format"],
+                 ["demo"], ["sample"], ["schemas"]):
+        result = CliRunner().invoke(app, [*args, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, args
+
+
+def test_console_script_is_installed() -> None:
+    done = subprocess.run([sys.executable, "-m", "streamo_data.cli", "--help"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0 and "ingest" in done.stdout
+
+
+def test_unknown_task_is_a_clear_error(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["build", str(tmp_path), "--tasks", "juggling", "--executor", "local"])
+    assert result.exit_code != 0 and "juggling" in result.output
