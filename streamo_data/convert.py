@@ -34,7 +34,7 @@ from streamo_data.reference_format import (
     turns_from_raw,
 )
 from streamo_data.release import read_manifest
-from streamo_data.schema import StreamingSample
+from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.video.probe import opencv_metadata, video_id_for
 
@@ -95,28 +95,58 @@ def _name(record: dict[str, Any], index: int) -> str:
     return f"record {index} ({record.get('video_name') or _video_path(record) or 'no video'})"
 
 
+@dataclass(frozen=True)
+class ParsedRecord:
+    """A raw record with its video located and counted and its turns read."""
+
+    index: int
+    record: dict[str, Any]
+    relative_path: str
+    full_path: str
+    frames: VideoFrames
+    questions: list[QuestionTurn]
+    responses: list[ResponseTurn]
+
+
+def parse_records(
+    raw_path: Path, video_root: str | None, fps: float
+) -> Iterator[tuple[int, dict[str, Any], ParsedRecord | list[str]]]:
+    """Every raw record with either its parse or the reasons it cannot be parsed (never raises)."""
+    for index, record in enumerate(load_raw_records(raw_path)):
+        try:
+            relative, full, frames = _locate(record, video_root, fps)
+            questions, responses = turns_from_raw(record)
+        except ValidationError as error:
+            yield index, record, validation_messages(error)
+            continue
+        except ValueError as error:
+            yield index, record, [str(error)]
+            continue
+        yield index, record, ParsedRecord(index, record, relative, full, frames, questions, responses)
+
+
 def raw_to_samples(raw_path: Path, video_root: str | None, out_dir: Path, fps: float = 1.0) -> ConvertSummary:
     summary = ConvertSummary()
     samples: dict[str, dict[str, Any]] = {}
     rejects: list[dict[str, Any]] = []
-    for index, record in enumerate(load_raw_records(raw_path)):
+    for index, record, parsed in parse_records(raw_path, video_root, fps):
         summary.records += 1
-        try:
-            relative, _, frames = _locate(record, video_root, fps)
-            questions, responses = turns_from_raw(record)
-            sample = StreamingSample.create(
-                task=str(record.get("task_type") or "unknown"), source=str(record.get("source") or "unknown"),
-                video_id=video_id_for(relative), video_path=relative,
-                video_name=str(record.get("video_name") or "") or None, duration_s=frames.duration_s, fps=fps,
-                num_frames=frames.num_frames, questions=questions, responses=responses,
-            )
-        except (ValueError, ValidationError) as error:
-            reasons = validation_messages(error) if isinstance(error, ValidationError) else [str(error)]
-            for reason in reasons:
-                summary.rejected[reason] += 1
-            rejects.append({"record": index, "item": _name(record, index), "reasons": reasons})
-            continue
-        samples.setdefault(sample.sample_id, to_row(sample))
+        if isinstance(parsed, ParsedRecord):
+            try:
+                sample = StreamingSample.create(
+                    task=str(record.get("task_type") or "unknown"), source=str(record.get("source") or "unknown"),
+                    video_id=video_id_for(parsed.relative_path), video_path=parsed.relative_path,
+                    video_name=str(record.get("video_name") or "") or None, duration_s=parsed.frames.duration_s,
+                    fps=fps, num_frames=parsed.frames.num_frames, questions=parsed.questions,
+                    responses=parsed.responses,
+                )
+            except ValidationError as error:
+                parsed = validation_messages(error)
+            else:
+                samples.setdefault(sample.sample_id, to_row(sample))
+                continue
+        summary.rejected.update(parsed)
+        rejects.append({"record": index, "item": _name(record, index), "reasons": parsed})
     out_dir.mkdir(parents=True, exist_ok=True)
     summary.written = write_rows(out_dir / SAMPLES, StreamingSample, samples.values())
     write_text_atomic(out_dir / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
@@ -128,21 +158,17 @@ def raw_to_stream(raw_path: Path, video_root: str | None, out_file: Path, fps: f
     """What the reference's ``to-stream`` writes, record for record; skipped records are counted."""
     summary = ConvertSummary()
     records: list[dict[str, Any]] = []
-    for index, record in enumerate(load_raw_records(raw_path)):
+    for index, record, parsed in parse_records(raw_path, video_root, fps):
         summary.records += 1
-        try:
-            relative, full, frames = _locate(record, video_root, fps)
-            questions, responses = turns_from_raw(record)
-        except (ValueError, ValidationError) as error:
-            reasons = validation_messages(error) if isinstance(error, ValidationError) else [str(error)]
-            summary.rejected[f"{_name(record, index)}: {'; '.join(reasons)}"] += 1
+        if not isinstance(parsed, ParsedRecord):
+            summary.rejected[f"{_name(record, index)}: {'; '.join(parsed)}"] += 1
             continue
-        for issue in align(questions, responses, frames.num_frames, fps).issues:
+        for issue in align(parsed.questions, parsed.responses, parsed.frames.num_frames, fps).issues:
             summary.dropped_answers[f"{_name(record, index)}: {issue}"] += 1
         records.append(render_stream(
-            questions=questions, responses=responses, num_frames=frames.num_frames, fps=fps, video_path=full,
-            video_name=record.get("video_name"), task_type=record.get("task_type"), source=record.get("source"),
-            system_prompt=system_prompt,
+            questions=parsed.questions, responses=parsed.responses, num_frames=parsed.frames.num_frames, fps=fps,
+            video_path=parsed.full_path, video_name=record.get("video_name"), task_type=record.get("task_type"),
+            source=record.get("source"), system_prompt=system_prompt,
         ))
     write_text_atomic(out_file, dumps_records(records, as_json_list=out_file.suffix == ".json"))
     summary.written = len(records)

@@ -38,7 +38,8 @@ def test_layout_shards_and_checksums(work_dir: Path, tmp_path: Path) -> None:
     total = len(grounding_train)
     assert total >= 2 and [Path(s.path).name for s in grounding_train] == [
         f"train-{i:05d}-of-{total:05d}.parquet" for i in range(total)]
-    assert sum(s.num_rows for s in manifest.shards) == manifest.num_samples == pq.read_table(work_dir / SAMPLES).num_rows
+    written = pq.read_table(work_dir / SAMPLES).num_rows
+    assert sum(s.num_rows for s in manifest.shards) == manifest.num_samples == written
     assert validate_release(release).ok
 
 
