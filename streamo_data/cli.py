@@ -93,6 +93,40 @@ def ingest(
     _print_summary(f"ingest -> {out / 'videos.parquet'}", summary)
 
 
+@app.command()
+def recipe(
+    name: Annotated[str, typer.Argument(help="activitynet_captions, charades_sta, qvhighlights, youcook2, coin,"
+                                             " didemo, et_instruct or generic.")],
+    annotations: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The source's annotation file.")],
+    out: Annotated[Path, typer.Option("--out", help="Work directory for events.parquet and videos.parquet.")],
+    videos: Annotated[Path | None, typer.Option(
+        exists=True, help="Videos folder, or a catalogue (.parquet/.csv/.json) of durations; optional when the"
+                          " annotations give durations.")] = None,
+    fps: FpsOpt = 1.0,
+    path_template: Annotated[str, typer.Option(help="Relative video path from an id, when no catalogue has it.")]
+    = "{key}.mp4",
+) -> None:
+    """Import a public source's annotations as time-anchored events; bad lines are skipped and counted."""
+    from streamo_data.recipes import RECIPES, run_recipe
+
+    if name not in RECIPES:
+        raise typer.BadParameter(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
+    try:
+        report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template)
+    except (ValueError, OSError) as error:
+        err.print(f"[red]{name}: {error}")
+        raise typer.Exit(2) from error
+    table = Table(title=f"recipe {name} -> {out}")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for label, value in (("items read", report.read), ("events written", report.events),
+                         ("videos", report.videos), ("end clipped to duration", report.clipped)):
+        table.add_row(label, str(value))
+    for reason, count in report.skipped.most_common():
+        table.add_row(f"[yellow]skipped[/yellow]: {reason}", str(count))
+    console.print(table)
+
+
 @annotate_app.command("offline")
 def annotate_offline(
     work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],

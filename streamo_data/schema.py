@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from streamo_data.align import State, align
 
+METADATA_BACKEND = "metadata"
+
 # A tolerance for times written with fewer decimals than the probed duration (e.g. 12.0 vs 11.9987).
 TIME_TOLERANCE_S = 0.05
 
@@ -61,11 +63,12 @@ class VideoRecord(_Model):
             if not self.error:
                 raise ValueError(f"video {self.path}: an error row must say why")
             return self
-        missing = [
-            name
-            for name in ("duration_s", "native_fps", "num_native_frames", "width", "height", "num_frames")
-            if getattr(self, name) is None
-        ]
+        # Probed videos know everything; videos known from annotation metadata alone (no file at hand)
+        # know their duration and the frame grid derived from it, and say so with backend="metadata".
+        required = ["duration_s", "sample_fps", "num_frames"]
+        if self.backend != METADATA_BACKEND:
+            required += ["native_fps", "num_native_frames", "width", "height"]
+        missing = [name for name in required if getattr(self, name) is None]
         if missing:
             raise ValueError(f"video {self.path}: status ok but {', '.join(missing)} missing")
         if self.error:
@@ -74,7 +77,7 @@ class VideoRecord(_Model):
             if len(self.frame_indices) != self.num_frames:
                 raise ValueError(f"video {self.path}: {len(self.frame_indices)} frame indices for"
                                  f" {self.num_frames} frames")
-            if any(not 0 <= i < self.num_native_frames for i in self.frame_indices):  # type: ignore[operator]
+            if self.num_native_frames is None or any(not 0 <= i < self.num_native_frames for i in self.frame_indices):
                 raise ValueError(f"video {self.path}: a frame index lies outside the video")
         return self
 

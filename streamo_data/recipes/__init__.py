@@ -1,0 +1,18 @@
+"""One recipe per source annotation format, each turning the file as distributed into Event rows."""
+
+from streamo_data.recipes.activitynet import ActivityNetCaptions
+from streamo_data.recipes.base import Recipe, RecipeReport, VideoCatalogue, run_recipe
+from streamo_data.recipes.charades_sta import CharadesSTA
+from streamo_data.recipes.coin import COIN
+from streamo_data.recipes.didemo import DiDeMo
+from streamo_data.recipes.et_instruct import ETInstruct
+from streamo_data.recipes.generic import GenericEvents
+from streamo_data.recipes.qvhighlights import QVHighlights
+from streamo_data.recipes.youcook2 import YouCook2
+
+RECIPES: dict[str, type] = {
+    recipe.name: recipe
+    for recipe in (ActivityNetCaptions, CharadesSTA, QVHighlights, YouCook2, COIN, DiDeMo, ETInstruct, GenericEvents)
+}
+
+__all__ = ["RECIPES", "Recipe", "RecipeReport", "VideoCatalogue", "run_recipe"]

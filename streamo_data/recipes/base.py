@@ -1,0 +1,262 @@
+"""What every recipe shares: parsed annotations, the video catalogue, skip accounting, and writing.
+
+A recipe only *parses* its source's published file into :class:`RawEvent` items, reporting each line
+it cannot use with a named reason. Everything else (finding durations, checking times against them,
+making Event and VideoRecord rows, writing sorted Parquet) happens once, here, for every source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.reasons import validation_messages
+from streamo_data.schema import METADATA_BACKEND, Event, EventKind, VideoRecord, VideoStatus
+from streamo_data.tables import EVENT_FEATURES, VIDEO_FEATURES, iter_rows, to_row
+from streamo_data.video.backends import available_backends
+from streamo_data.video.probe import VIDEO_EXTENSIONS, find_videos, probe_video, video_id_for
+
+# An end time this far past the duration is clipped to it (annotation files round differently from
+# the videos they describe); further past, the event is skipped as "past the video's duration".
+CLIP_TOLERANCE_S = 1.0
+EVENTS_ROW_GROUP = 16_384
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One time-anchored item read from a source file, before any checks."""
+
+    video_key: str
+    start_s: float
+    end_s: float
+    text: str
+    kind: EventKind
+    duration_s: float | None = None
+    answer: str | None = None
+    where: str = ""
+
+
+@dataclass
+class RecipeReport:
+    """Counts of what was read, written and skipped (with its reason), plus a few examples."""
+
+    recipe: str
+    read: int = 0
+    events: int = 0
+    videos: int = 0
+    clipped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, where: str, reason: str) -> None:
+        self.skipped[reason] += 1
+        examples = self.examples.setdefault(reason, [])
+        if len(examples) < 5:
+            examples.append(where)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, "read": self.read, "events": self.events, "videos": self.videos,
+                "clipped_to_duration": self.clipped, "skipped": dict(self.skipped), "examples": self.examples}
+
+
+class Recipe(Protocol):
+    name: ClassVar[str]
+    kind: ClassVar[EventKind]
+
+    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+        """Items of the source file; a line it cannot use goes to ``report.skip`` with a reason."""
+        ...
+
+
+def number(value: Any) -> float:
+    """A finite float, or ValueError (also for booleans, which JSON parsers happily turn into 0/1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def read_json(path: Path) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+# ---- the video catalogue -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    path: str
+    duration_s: float
+    record: VideoRecord | None = None  # a probed record, when the videos themselves were given
+
+
+class VideoCatalogue:
+    """Where durations come from when the annotation file does not carry them: a folder of videos
+    (probed), an ingest ``videos.parquet``, a CSV (``id`` plus ``duration``/``duration_s``/``length``,
+    optionally ``path``; the Charades CSV works as is) or a JSON mapping ``{id: duration}``."""
+
+    def __init__(self, entries: dict[str, CatalogueEntry], root: Path | None = None) -> None:
+        self.entries = entries
+        self.root = root
+
+    @classmethod
+    def empty(cls) -> VideoCatalogue:
+        return cls({})
+
+    @classmethod
+    def load(cls, source: Path | None, fps: float) -> VideoCatalogue:
+        if source is None:
+            return cls.empty()
+        if source.is_dir():
+            return cls._from_folder(source, fps)
+        suffix = source.suffix.lower()
+        if suffix == ".parquet":
+            entries = {}
+            for row in iter_rows(source):
+                if row["status"] == VideoStatus.OK:
+                    key = Path(row["path"]).stem
+                    entries[key] = CatalogueEntry(row["path"], row["duration_s"], VideoRecord.model_validate(row))
+            return cls(entries)
+        if suffix == ".csv":
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+            duration_column = next((c for c in ("duration", "duration_s", "length") if c in frame.columns), None)
+            if "id" not in frame.columns or duration_column is None:
+                raise ValueError(f"{source}: a CSV catalogue needs an 'id' column and one of duration,"
+                                 " duration_s, length")
+            entries = {}
+            for row in frame.itertuples(index=False):
+                try:
+                    duration = number(getattr(row, duration_column))
+                except ValueError:
+                    continue
+                if duration > 0:
+                    path = getattr(row, "path", "") or ""
+                    entries[row.id] = CatalogueEntry(path, duration)
+            return cls(entries)
+        if suffix == ".json":
+            data = read_json(source)
+            items = data.items() if isinstance(data, dict) else ((d["id"], d["duration"]) for d in data)
+            return cls({str(k): CatalogueEntry("", number(v)) for k, v in items})
+        raise ValueError(f"{source}: --videos takes a folder, a .parquet, a .csv or a .json")
+
+    @classmethod
+    def _from_folder(cls, folder: Path, fps: float) -> VideoCatalogue:
+        backends = available_backends()
+        entries = {}
+        for relative in find_videos(folder):
+            record = probe_video(folder, relative, fps, backends)
+            if record.status is VideoStatus.OK:
+                entries[Path(relative).stem] = CatalogueEntry(relative, record.duration_s, record)  # type: ignore[arg-type]
+        return cls(entries, root=folder.resolve())
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def get(self, key: str) -> CatalogueEntry | None:
+        stem = Path(key).stem if Path(key).suffix.lower() in VIDEO_EXTENSIONS else key
+        return self.entries.get(key) or self.entries.get(stem)
+
+
+def default_path(video_key: str, template: str) -> str:
+    """The relative path a video is expected at when only its id is known."""
+    if Path(video_key).suffix.lower() in VIDEO_EXTENSIONS:
+        return video_key
+    return template.format(key=video_key)
+
+
+def metadata_record(video_key: str, path: str, duration_s: float, fps: float) -> VideoRecord:
+    """A video known from annotations only: its frame grid is ``floor(duration * fps)`` frames (the
+    reference counts frames from the file; ingest the videos to get exactly its count)."""
+    return VideoRecord(
+        video_id=video_id_for(path), path=path, status=VideoStatus.OK, duration_s=duration_s,
+        sample_fps=fps, num_frames=max(1, math.floor(duration_s * fps + 1e-6)), backend=METADATA_BACKEND,
+    )
+
+
+# ---- running a recipe --------------------------------------------------------------------------------
+
+def run_recipe(
+    recipe: Recipe, annotations: Path, out_dir: Path, *, videos: Path | None = None, fps: float = 1.0,
+    path_template: str = "{key}.mp4",
+) -> RecipeReport:
+    """Parse, check and write ``events.parquet`` (sorted by video, in row groups), ``videos.parquet``,
+    ``recipe_report.json`` and ``rejects.jsonl`` into ``out_dir``."""
+    catalogue = VideoCatalogue.load(videos, fps)
+    report = RecipeReport(recipe=recipe.name)
+    video_rows: dict[str, dict[str, Any]] = {}
+    batches: list[pa.RecordBatch] = []
+    pending: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    schema = EVENT_FEATURES.arrow_schema
+
+    for item in recipe.parse(annotations, report):
+        report.read += 1
+        entry = catalogue.get(item.video_key)
+        if catalogue and entry is None:
+            report.skip(item.where, "unknown video: not in the --videos catalogue")
+            continue
+        duration = item.duration_s if item.duration_s is not None else (entry.duration_s if entry else None)
+        if duration is None or duration <= 0:
+            report.skip(item.where, "no duration: the annotation has none and no --videos catalogue gives one")
+            continue
+        if item.start_s < 0:
+            report.skip(item.where, "negative start time")
+            continue
+        if item.end_s < item.start_s:
+            report.skip(item.where, "end before start")
+            continue
+        end = item.end_s
+        if end > duration:
+            if end > duration + CLIP_TOLERANCE_S or item.start_s >= duration:
+                report.skip(item.where, "time past the video's duration")
+                continue
+            end = duration
+            report.clipped += 1
+        path = entry.path if entry and entry.path else default_path(item.video_key, path_template)
+        record = entry.record if entry and entry.record else metadata_record(item.video_key, path, duration, fps)
+        try:
+            event = Event.create(video_id=record.video_id, duration_s=duration, start_s=item.start_s, end_s=end,
+                                 text=item.text.strip(), kind=item.kind, source=recipe.name, answer=item.answer)
+        except ValidationError as error:
+            report.skip(item.where, "invalid event: " + "; ".join(validation_messages(error)))
+            continue
+        if event.event_id in seen:  # the same line twice: event ids are content hashes
+            report.skip(item.where, "duplicate of an earlier line")
+            continue
+        seen.add(event.event_id)
+        video_rows.setdefault(record.video_id, to_row(record))
+        pending.append(to_row(event))
+        if len(pending) >= EVENTS_ROW_GROUP:
+            batches.append(pa.RecordBatch.from_pylist(pending, schema=schema))
+            pending = []
+    if pending:
+        batches.append(pa.RecordBatch.from_pylist(pending, schema=schema))
+
+    events = pa.Table.from_batches(batches, schema=schema)
+    events = events.sort_by([("video_id", "ascending"), ("start_s", "ascending"), ("end_s", "ascending"),
+                             ("event_id", "ascending")])
+    report.events, report.videos = events.num_rows, len(video_rows)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "events.parquet", lambda tmp: pq.write_table(
+        events, tmp, compression="zstd", row_group_size=EVENTS_ROW_GROUP))
+    video_table = pa.Table.from_pylist([video_rows[k] for k in sorted(video_rows)],
+                                       schema=VIDEO_FEATURES.arrow_schema)
+    write_atomic(out_dir / "videos.parquet", lambda tmp: pq.write_table(video_table, tmp, compression="zstd"))
+    if catalogue.root is not None:
+        write_text_atomic(out_dir / "ingest.json", json.dumps({"video_dir": str(catalogue.root), "fps": fps}))
+    write_text_atomic(out_dir / "recipe_report.json", json.dumps(report.as_dict(), indent=2))
+    return report

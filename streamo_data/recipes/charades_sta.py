@@ -1,0 +1,37 @@
+"""Charades-STA: ``charades_sta_{train,test}.txt``, one query per line: ``VIDEO START END##sentence``.
+Durations are not in the file: give the Charades CSV (its ``length`` column), an ingest, or the videos."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from streamo_data.recipes.base import RawEvent, RecipeReport, number
+from streamo_data.schema import EventKind
+
+
+class CharadesSTA:
+    name: ClassVar[str] = "charades_sta"
+    kind: ClassVar[EventKind] = EventKind.ACTION
+
+    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+        with path.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                where = f"{path.name}:{line_number}"
+                if not line.strip():
+                    continue
+                head, separator, sentence = line.rstrip("\n").partition("##")
+                parts = head.split()
+                if not separator or len(parts) != 3:
+                    report.skip(where, "malformed line: expected 'VIDEO START END##sentence'")
+                    continue
+                try:
+                    start, end = number(parts[1]), number(parts[2])
+                except ValueError:
+                    report.skip(where, "malformed timestamp")
+                    continue
+                if not sentence.strip():
+                    report.skip(where, "empty sentence")
+                    continue
+                yield RawEvent(parts[0], start, end, sentence, self.kind, where=where)

@@ -1,0 +1,20 @@
+"""COIN: ``COIN.json``, ``{"database": {video_id: {"class", "subset", "duration", "annotation":
+[{"id", "segment": [s, e], "label"}]}}}``: each labelled step becomes a step event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from streamo_data.recipes.base import RawEvent, RecipeReport
+from streamo_data.recipes.youcook2 import iter_database
+from streamo_data.schema import EventKind
+
+
+class COIN:
+    name: ClassVar[str] = "coin"
+    kind: ClassVar[EventKind] = EventKind.STEP
+
+    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+        yield from iter_database(path, report, "annotation", "label", self.kind, self.name)

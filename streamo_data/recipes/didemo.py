@@ -1,0 +1,47 @@
+"""DiDeMo: ``{train,val,test}_data.json``, a list of ``{"video", "description", "times": [[a, b], ...]}``
+where times are indices of 5-second segments (0-5), inclusive, one pair per annotator. We take the
+most common pair (ties: the earliest) as the moment, ``a * 5`` to ``(b + 1) * 5`` seconds, the usual
+consensus rule. Durations come from the videos or a catalogue (DiDeMo clips run up to 30 s)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from streamo_data.recipes.base import RawEvent, RecipeReport, read_json
+from streamo_data.schema import EventKind
+
+SEGMENT_S = 5.0
+NUM_SEGMENTS = 6
+
+
+class DiDeMo:
+    name: ClassVar[str] = "didemo"
+    kind: ClassVar[EventKind] = EventKind.CAPTION
+
+    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+        data = read_json(path)
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: DiDeMo is a JSON list of annotations")
+        for index, record in enumerate(data):
+            where = f"{path.name}[{index}]"
+            if not isinstance(record, dict) or any(k not in record for k in ("video", "description", "times")):
+                report.skip(where, "missing field: video/description/times")
+                continue
+            pairs = []
+            for pair in record["times"]:
+                if (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) for x in pair)
+                        and 0 <= pair[0] < NUM_SEGMENTS and 0 <= pair[1] < NUM_SEGMENTS):
+                    pairs.append((pair[0], pair[1]))
+            if not pairs:
+                report.skip(where, "malformed times: no pair of segment indices 0-5")
+                continue
+            # most annotators agree; on a tie, the earliest moment
+            first, last = max(Counter(pairs).items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))[0]
+            if not str(record["description"]).strip():
+                report.skip(where, "empty description")
+                continue
+            yield RawEvent(str(record["video"]), first * SEGMENT_S, (last + 1) * SEGMENT_S, str(record["description"]),
+                           self.kind, where=where)

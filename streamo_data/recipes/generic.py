@@ -1,0 +1,70 @@
+"""The generic events format, for any source without a recipe of its own.
+
+JSONL, one event per line, or CSV with a header; the same fields either way:
+
+    video       video id or relative path (required)
+    start       start time, seconds (required)
+    end         end time, seconds (required)
+    text        caption / action / step / question text (required)
+    kind        caption | action | step | highlight | narration | qa   (default: caption)
+    duration    video duration, seconds (optional if --videos gives durations)
+    answer      the answer, for kind=qa
+
+Example line: {"video": "kitchen/001.mp4", "start": 3.5, "end": 9, "text": "A person cracks an egg.",
+"kind": "action", "duration": 62.0}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from streamo_data.recipes.base import RawEvent, RecipeReport, number
+from streamo_data.schema import EventKind
+
+REQUIRED = ("video", "start", "end", "text")
+
+
+class GenericEvents:
+    name: ClassVar[str] = "generic"
+    kind: ClassVar[EventKind] = EventKind.CAPTION
+
+    def _records(self, path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
+        if path.suffix.lower() == ".csv":
+            with path.open(encoding="utf-8", newline="") as handle:
+                for line_number, row in enumerate(csv.DictReader(handle), start=2):
+                    yield f"{path.name}:{line_number}", {k: v for k, v in row.items() if v not in ("", None)}
+            return
+        with path.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path.name}:{line_number}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    report.skip(where, "malformed JSON line")
+                    continue
+                if isinstance(record, dict):
+                    yield where, record
+                else:
+                    report.skip(where, "malformed line: not a JSON object")
+
+    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+        for where, record in self._records(path, report):
+            missing = [k for k in REQUIRED if k not in record]
+            if missing:
+                report.skip(where, f"missing field: {missing[0]}")
+                continue
+            try:
+                start, end = number(record["start"]), number(record["end"])
+                duration = number(record["duration"]) if "duration" in record else None
+                kind = EventKind(record.get("kind", "caption"))
+            except ValueError as error:
+                report.skip(where, f"malformed value: {error}")
+                continue
+            yield RawEvent(str(record["video"]), start, end, str(record["text"]), kind, duration_s=duration,
+                           answer=record.get("answer"), where=where)

@@ -1,0 +1,53 @@
+"""YouCook2: ``youcookii_annotations_trainval.json``,
+``{"database": {video_id: {"duration": s, "subset": ..., "annotations": [{"segment": [s, e], "sentence": ...}]}}}``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from streamo_data.recipes.base import RawEvent, RecipeReport, number, read_json
+from streamo_data.schema import EventKind
+
+
+def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: str, kind: EventKind,
+                  name: str) -> Iterator[RawEvent]:
+    """The layout YouCook2 and COIN share: database -> video -> list of {segment, <text_key>}."""
+    data = read_json(path)
+    database = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise ValueError(f"{path}: expected a JSON object with a 'database' mapping ({name})")
+    for video_key, entry in database.items():
+        where = f"{path.name}:{video_key}"
+        if not isinstance(entry, dict) or items_key not in entry:
+            report.skip(where, f"missing field: {items_key}")
+            continue
+        try:
+            duration = number(entry["duration"]) if "duration" in entry else None
+        except (TypeError, ValueError):
+            report.skip(where, "malformed duration")
+            continue
+        for index, item in enumerate(entry[items_key]):
+            at = f"{where}[{index}]"
+            if not isinstance(item, dict) or "segment" not in item or text_key not in item:
+                report.skip(at, f"missing field: segment/{text_key}")
+                continue
+            try:
+                start, end = number(item["segment"][0]), number(item["segment"][1])
+            except (TypeError, ValueError, IndexError):
+                report.skip(at, "malformed segment")
+                continue
+            text = item[text_key]
+            if not isinstance(text, str) or not text.strip():
+                report.skip(at, f"empty {text_key}")
+                continue
+            yield RawEvent(video_key, start, end, text, kind, duration_s=duration, where=at)
+
+
+class YouCook2:
+    name: ClassVar[str] = "youcook2"
+    kind: ClassVar[EventKind] = EventKind.STEP
+
+    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+        yield from iter_database(path, report, "annotations", "sentence", self.kind, self.name)
