@@ -94,11 +94,20 @@ def read_manifest(release_dir: Path) -> ReleaseManifest:
     return ReleaseManifest.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def _config(name: str, files: dict[str, str], default: bool = False) -> dict[str, Any]:
+def release_fingerprint(manifest: ReleaseManifest) -> str:
+    """A hash of every shard's checksum: two releases share it only if they hold the same bytes."""
+    return stable_id(sorted((shard.path, shard.sha256) for shard in manifest.shards))
+
+
+def _config(name: str, files: dict[str, str], fingerprint: str, default: bool = False) -> dict[str, Any]:
     config: dict[str, Any] = {"config_name": name}
     if default:
         config["default"] = True
     config["data_files"] = [{"split": split, "path": path} for split, path in files.items()]
+    # `datasets` caches a local folder under its name and its card's configs, not its files' contents,
+    # so a release rebuilt in place (or another folder of the same name) would be served stale from the
+    # cache. The fingerprint in each config's description makes the cache key follow the contents.
+    config["description"] = f"streamo-data release {fingerprint}"
     return config
 
 
@@ -108,9 +117,11 @@ def dataset_card(manifest: ReleaseManifest) -> str:
     for shard in manifest.shards:
         splits_of[shard.task].add(shard.split)
     all_splits = {s for splits in splits_of.values() for s in splits}
-    configs = [_config("all", {s: f"data/*/{s}-*.parquet" for s in SPLITS if s in all_splits}, default=True)]
+    fingerprint = release_fingerprint(manifest)
+    configs = [_config("all", {s: f"data/*/{s}-*.parquet" for s in SPLITS if s in all_splits}, fingerprint,
+                       default=True)]
     configs += [
-        _config(task, {s: f"data/{task}/{s}-*.parquet" for s in SPLITS if s in splits_of[task]})
+        _config(task, {s: f"data/{task}/{s}-*.parquet" for s in SPLITS if s in splits_of[task]}, fingerprint)
         for task in manifest.tasks
     ]
     header = {

@@ -93,3 +93,30 @@ def test_release_of_an_unbuilt_work_dir_says_what_to_run(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["release", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "streamo build" in result.output
     shutil.rmtree(tmp_path / "r", ignore_errors=True)
+
+
+def test_a_release_rebuilt_in_place_is_never_served_stale_by_the_datasets_cache(
+    work_dir: Path, tmp_path: Path
+) -> None:
+    from datasets import load_dataset
+
+    from streamo_data.schema import StreamingSample
+    from streamo_data.tables import iter_rows, write_rows
+
+    release, cache = tmp_path / "release", tmp_path / "hf-cache"
+    rows = list(iter_rows(work_dir / SAMPLES))
+    write_release(work_dir / SAMPLES, release, validation_fraction=0.0)
+    before = load_dataset(str(release), "temporal_grounding", split="train", cache_dir=str(cache))
+
+    # same tasks, same row counts, one answer changed by one letter: only the contents differ
+    changed = StreamingSample.model_validate(rows[-1])
+    first = changed.responses[0]
+    edited = first.model_copy(update={"content": first.content[0].swapcase() + first.content[1:]})
+    rebuilt = StreamingSample.create(**{**changed.model_dump(exclude={"sample_id", "states", "answers", "responses"}),
+                                        "questions": changed.questions, "responses": [edited, *changed.responses[1:]]})
+    modified = work_dir.parent / "modified.parquet"
+    write_rows(modified, StreamingSample, [*rows[:-1], rebuilt.model_dump(mode="json")])
+    write_release(modified, release, validation_fraction=0.0)
+    after = load_dataset(str(release), "temporal_grounding", split="train", cache_dir=str(cache))
+    assert before.num_rows == after.num_rows
+    assert rebuilt.sample_id in after["sample_id"] and rebuilt.sample_id not in before["sample_id"]

@@ -19,7 +19,7 @@ from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reasons import reason_key
 from streamo_data.schema import Event, StreamingSample, VideoRecord, VideoStatus
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
-from streamo_data.tasks import BUILDERS, task_rng
+from streamo_data.tasks import BUILDERS, build_all
 from streamo_data.video.backends import DecodeError, available_backends
 from streamo_data.video.probe import find_videos, probe_video
 
@@ -131,7 +131,7 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     events = [from_row(Event, row) for row in item["events"]]
     out: list[dict[str, Any]] = []
     for task in item["tasks"]:
-        samples, rejects = BUILDERS[task]().build(video, events, task_rng(item["seed"], video.video_id, task))
+        samples, rejects = build_all(BUILDERS[task](), video, events, item["seed"])
         out.extend({"sample": to_row(s)} for s in samples)
         out.extend({"reject": {"video_id": r.video_id, "task": r.task, "reason": r.reason}} for r in rejects)
     return out

@@ -1,12 +1,16 @@
-"""Task builders: one module per task of the Streamo-Instruct mixture, registered by name."""
+"""Task builders: one per task of the Streamo-Instruct mixture, registered by name."""
 
-from streamo_data.tasks.base import Reject, TaskBuilder, task_rng
-from streamo_data.tasks.dense_captioning import DenseCaptioning
+from streamo_data.tasks.base import Candidate, Reject, TaskBuilder, build_all, task_rng
+from streamo_data.tasks.narration import Narration
+from streamo_data.tasks.offline_qa import OfflineQA
+from streamo_data.tasks.span_captioning import ActionCaptioning, DenseCaptioning
 from streamo_data.tasks.temporal_grounding import TemporalGrounding
+from streamo_data.tasks.time_sensitive_qa import TimeSensitiveQA
 
 BUILDERS: dict[str, type] = {
-    TemporalGrounding.name: TemporalGrounding,
-    DenseCaptioning.name: DenseCaptioning,
+    builder.name: builder
+    for builder in (Narration, DenseCaptioning, ActionCaptioning, TemporalGrounding, TimeSensitiveQA, OfflineQA)
 }
 
-__all__ = ["BUILDERS", "DenseCaptioning", "Reject", "TaskBuilder", "TemporalGrounding", "task_rng"]
+__all__ = ["BUILDERS", "ActionCaptioning", "Candidate", "DenseCaptioning", "Narration", "OfflineQA", "Reject",
+           "TaskBuilder", "TemporalGrounding", "TimeSensitiveQA", "build_all", "task_rng"]

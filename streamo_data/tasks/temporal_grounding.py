@@ -1,15 +1,14 @@
 """Temporal grounding in a stream: given a description, stay silent until it starts, stand by while it
-unfolds, and answer with its time span as soon as it is over."""
+unfolds, and answer with its time span as soon as it is over (once per occurrence)."""
 
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Sequence
 from typing import ClassVar
 
-from streamo_data.schema import Event, EventKind, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import NO_FRAME_LEFT, Reject, answers_in_time, format_time, validated
+from streamo_data.schema import Event, EventKind, ResponseTurn, StreamingSample, VideoRecord
+from streamo_data.tasks.base import Candidate, Reject, assemble, by_source, format_time
 
 GROUNDABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP, EventKind.HIGHLIGHT})
 
@@ -27,35 +26,33 @@ class TemporalGrounding:
         'Keep watching and give the start and end time of: "{query}"',
         'Identify when the video shows the following: "{query}"',
         'Report the time span of this event once it ends: "{query}"',
+        'Each time this happens, tell me when: "{query}"',
     )
     answers: ClassVar[tuple[str, ...]] = (
         "It happened from {start} to {end}.",
         "That was between {start} and {end}.",
         "The event spans {start} to {end}.",
+        "From {start} to {end}.",
     )
 
-    def build(self, video: VideoRecord, events: Sequence[Event], rng: random.Random) -> tuple[
-            list[StreamingSample], list[Reject]]:
-        candidates = [e for e in events if e.kind in GROUNDABLE]
-        repeated = {text for text, n in Counter(e.text for e in candidates).items() if n > 1}
-        samples: list[StreamingSample] = []
-        rejects: list[Reject] = []
-        for event in sorted(candidates, key=lambda e: (e.start_s, e.end_s, e.text)):
-            if event.text in repeated:
-                rejects.append(Reject(video.video_id, self.name, "ambiguous query: the same text describes"
-                                      " two events of this video"))
-                continue
-            query = event.text.rstrip(".")
-            question = QuestionTurn(content=rng.choice(self.templates).format(query=query), time=0.0)
-            answer = rng.choice(self.answers).format(start=format_time(event.start_s), end=format_time(event.end_s))
-            response = ResponseTurn(content=answer, st_time=event.start_s, end_time=event.end_s)
-            if not answers_in_time(response, video):
-                rejects.append(Reject(video.video_id, self.name, NO_FRAME_LEFT))
-                continue
-            sample = validated(lambda q=question, r=response, e=event: StreamingSample.create(
-                task=self.name, source=e.source, video_id=video.video_id, video_path=video.path,
-                duration_s=video.duration_s, fps=video.sample_fps, num_frames=video.num_frames,
-                questions=[q], responses=[r]), video, self.name, rejects)
-            if sample is not None:
-                samples.append(sample)
-        return samples, rejects
+    def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
+        """One candidate per distinct description and source: a description that occurs several times
+        is grounded at each occurrence in one sample, as QVHighlights' multi-window queries are."""
+        found = []
+        for source, group in by_source(events, GROUNDABLE).items():
+            by_text: dict[str, list[Event]] = {}
+            for event in group:
+                by_text.setdefault(event.text, []).append(event)
+            for occurrences in by_text.values():
+                key = f"{video.video_id}/{self.name}/{source}/{occurrences[0].event_id}"
+                found.append(Candidate(key, source, tuple(occurrences)))
+        return found
+
+    def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
+            StreamingSample | None, list[Reject]]:
+        query = candidate.events[0].text.rstrip(".")
+        question = rng.choice(self.templates).format(query=query)
+        answer = rng.choice(self.answers)
+        responses = [ResponseTurn(content=answer.format(start=format_time(e.start_s), end=format_time(e.end_s)),
+                                  st_time=e.start_s, end_time=e.end_s) for e in candidate.events]
+        return assemble(self.name, video, candidate.source, question, responses)

@@ -1,0 +1,61 @@
+"""Captioning in a stream, shared by dense event captioning and action/step captioning: describe each
+event once it has finished, in one sample per video and source, silent between events and standing
+by while one is in progress. The two tasks differ in the events they read and the instructions."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import ClassVar
+
+from streamo_data.schema import Event, EventKind, ResponseTurn, StreamingSample, VideoRecord
+from streamo_data.tasks.base import Candidate, Reject, assemble, by_source
+
+
+class SpanCaptioning:
+    name: ClassVar[str]
+    kinds: ClassVar[frozenset[EventKind]]
+    templates: ClassVar[tuple[str, ...]]
+
+    def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
+        return [Candidate(f"{video.video_id}/{self.name}/{source}", source, tuple(group))
+                for source, group in by_source(events, self.kinds).items()]
+
+    def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
+            StreamingSample | None, list[Reject]]:
+        responses = [ResponseTurn(content=e.text, st_time=e.start_s, end_time=e.end_s) for e in candidate.events]
+        return assemble(self.name, video, candidate.source, rng.choice(self.templates), responses)
+
+
+class DenseCaptioning(SpanCaptioning):
+    name: ClassVar[str] = "dense_captioning"
+    kinds: ClassVar[frozenset[EventKind]] = frozenset({EventKind.CAPTION})
+    templates: ClassVar[tuple[str, ...]] = (
+        "Find all significant events in the video and describe them.",
+        "Describe each event in the video as soon as it has finished.",
+        "Watch the stream and narrate every distinct event once it completes.",
+        "Tell me about each thing that happens in this video, when it is over.",
+        "Caption every event in the video, one at a time, as it ends.",
+        "As the video plays, describe each complete event you see.",
+        "Give a short description of every event once you have seen all of it.",
+        "List the events of this video as they conclude.",
+        "Report each new event in the video after it finishes.",
+        "Summarise every activity in the stream when it is done.",
+    )
+
+
+class ActionCaptioning(SpanCaptioning):
+    name: ClassVar[str] = "action_captioning"
+    kinds: ClassVar[frozenset[EventKind]] = frozenset({EventKind.ACTION, EventKind.STEP})
+    templates: ClassVar[tuple[str, ...]] = (
+        "Describe each action the person performs, once it is done.",
+        "Tell me every step of this procedure as soon as it is completed.",
+        "Watch and list the steps being carried out, one at a time.",
+        "Name each action in the video when it finishes.",
+        "As each step of the task ends, describe what was done.",
+        "Follow the activity and report every completed step.",
+        "Which actions happen in this video? Tell me each one as it completes.",
+        "Keep track of the steps and announce each one after it is finished.",
+        "Caption every action you see, once it has been carried out.",
+        "Report the steps of this how-to video as they are completed.",
+    )
