@@ -145,19 +145,53 @@ def annotate_offline(
 
 @app.command()
 def build(
-    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
-    tasks: Annotated[str, typer.Option(help="Comma-separated task names.")] = "temporal_grounding,dense_captioning",
+    work_dir: Annotated[Path | None, typer.Argument(help="Work directory (ingest/annotate output, or the"
+                                                         " mixture's working files).")] = None,
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="A mixture config, e.g."
+                                                " pipelines/streamo_instruct.yaml: builds the whole release.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Release directory (with --config).")] = None,
+    tasks: Annotated[str, typer.Option(help="Comma-separated task names (without --config).")]
+    = "temporal_grounding,dense_captioning",
     seed: int = 0,
     executor: ExecutorOpt = "ray",
     address: AddressOpt = None,
     num_cpus: CpusOpt = None,
 ) -> None:
-    """Turn events into aligned, validated samples (samples.parquet; rejects.jsonl says what was not)."""
+    """Turn events into aligned, validated samples.
+
+    Without --config: WORK_DIR's events -> samples.parquet (then `streamo release`). With --config: every
+    source's recipe, the seeded per-task quotas, and the release, resumable after a crash."""
+    runner = _executor(executor, address, num_cpus)
+    if config is not None:
+        from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
+
+        try:
+            mixture = MixtureConfig.load(config)
+        except (ValueError, OSError) as error:
+            raise typer.BadParameter(f"{config}: {error}") from error
+        work = work_dir or Path("work") / mixture.name
+        release_dir = out or Path("releases") / mixture.name
+        result = run_mixture(mixture, work, release_dir, runner)
+        table = Table(title=f"{mixture.name}: {result.manifest.num_samples} samples -> {release_dir}")
+        for column in ("task", "target", "candidates", "built"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        built: dict[str, int] = {}
+        for key, count in result.made.items():
+            built[key.split("|")[0]] = built.get(key.split("|")[0], 0) + count
+        for task, target in mixture.targets.items():
+            table.add_row(task, str(target), str(result.candidates.get(task, 0)), str(built.get(task, 0)))
+        console.print(table)
+        if result.resumed_batches:
+            console.print(f"resumed: {result.resumed_batches} batches were already built")
+        for reason, count in result.rejects.most_common(10):
+            console.print(f"[yellow]rejected[/yellow] {count}× {reason}")
+        return
+    if work_dir is None:
+        raise typer.BadParameter("give a WORK_DIR, or --config")
     from streamo_data.pipelines.stages import run_build
 
     try:
-        summary = run_build(work_dir, [t.strip() for t in tasks.split(",") if t.strip()], seed,
-                            _executor(executor, address, num_cpus))
+        summary = run_build(work_dir, [t.strip() for t in tasks.split(",") if t.strip()], seed, runner)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     _print_summary(f"build -> {work_dir / 'samples.parquet'}", summary)
@@ -201,17 +235,25 @@ def validate(release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=
 
 
 def _stats_table(stats: dict) -> Table:
-    table = Table(title=f"{stats['name']}: {stats['samples']} samples, {stats['frames']} frames")
-    for column in ("task", "train", "validation", "silence", "standby", "response", "responses/sample"):
-        table.add_column(column, justify="left" if column == "task" else "right")
-    rows = list(stats["tasks"].items()) + [("all", {
-        "train": sum(t["train"] for t in stats["tasks"].values()),
-        "validation": sum(t["validation"] for t in stats["tasks"].values()),
-        "state_share": stats["state_share"], "responses_per_sample": stats["responses_per_sample"]})]
-    for task, entry in rows:
+    target = f" (target {stats['target']})" if stats.get("target") else ""
+    table = Table(title=f"{stats['name']}: {stats['samples']} samples{target}, {stats['frames']} frames")
+    columns = ("task / source", "target", "samples", "train", "validation", "silence", "standby", "response",
+               "resp/sample")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "task / source" else "right")
+    for task, entry in stats["tasks"].items():
         share = entry["state_share"]
-        table.add_row(task, str(entry["train"]), str(entry["validation"]), f"{share['silence']:.1%}",
-                      f"{share['standby']:.1%}", f"{share['response']:.1%}", f"{entry['responses_per_sample']:.2f}")
+        table.add_row(f"[bold]{task}[/bold]", str(entry["target"] or ""), str(entry["samples"]), str(entry["train"]),
+                      str(entry["validation"]), f"{share['silence']:.1%}", f"{share['standby']:.1%}",
+                      f"{share['response']:.1%}", f"{entry['responses_per_sample']:.2f}")
+        if len(entry["sources"]) > 1:
+            for source, count in entry["sources"].items():
+                table.add_row(f"  {source}", "", str(count), "", "", "", "", "", "")
+    share = stats["state_share"]
+    table.add_row("[bold]all[/bold]", str(stats.get("target") or ""), str(stats["samples"]),
+                  str(sum(t["train"] for t in stats["tasks"].values())),
+                  str(sum(t["validation"] for t in stats["tasks"].values())), f"{share['silence']:.1%}",
+                  f"{share['standby']:.1%}", f"{share['response']:.1%}", f"{stats['responses_per_sample']:.2f}")
     return table
 
 

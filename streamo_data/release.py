@@ -12,18 +12,21 @@ with no extra arguments, because the card's YAML ``configs`` name every file)::
 
 from __future__ import annotations
 
-import math
+import os
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
 from streamo_data import __version__
-from streamo_data.io import sha256_of, write_atomic, write_text_atomic
-from streamo_data.schema import ReleaseManifest, ShardInfo, StreamingSample, stable_id
-from streamo_data.tables import iter_rows, to_table
+from streamo_data.io import sha256_of, write_text_atomic
+from streamo_data.schema import ReleaseManifest, ShardInfo, stable_id
+from streamo_data.tables import SAMPLE_FEATURES
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "validation")
@@ -47,43 +50,91 @@ def validation_videos(videos_by_task: dict[str, set[str]], fraction: float, seed
     return held
 
 
-def _shard_name(split: str, index: int, total: int) -> str:
-    return f"{split}-{index:05d}-of-{total:05d}.parquet"
+class ShardWriter:
+    """Streams sample rows into ``data/<task>/<split>-*.parquet``, one open Parquet writer per task and
+    split, rolling over every ``rows_per_shard`` rows, so memory holds one batch whatever the corpus
+    size. Shards are written under temporary names and renamed to ``<split>-0000i-of-0000N.parquet``
+    only when complete (N is known only then); ``finish`` also drops shards of an earlier release."""
+
+    def __init__(self, out_dir: Path, rows_per_shard: int) -> None:
+        self.out_dir, self.rows_per_shard = out_dir, rows_per_shard
+        self.schema = SAMPLE_FEATURES.arrow_schema
+        self.open: dict[tuple[str, str], tuple[pq.ParquetWriter, Path, int]] = {}
+        self.done: dict[tuple[str, str], list[tuple[Path, int]]] = defaultdict(list)
+        self.staging = out_dir / ".staging"
+        if self.staging.exists():
+            shutil.rmtree(self.staging)  # leftovers of an interrupted run: never part of a release
+        self.staging.mkdir(parents=True)
+
+    def write(self, task: str, split: str, table: pa.Table) -> None:
+        key = (task, split)
+        while table.num_rows:
+            if key not in self.open:
+                path = self.staging / f"{task}.{split}.{len(self.done[key]):05d}.parquet"
+                self.open[key] = (pq.ParquetWriter(path, self.schema, compression="zstd"), path, 0)
+            writer, path, rows = self.open[key]
+            take = min(table.num_rows, self.rows_per_shard - rows)
+            writer.write_table(table.slice(0, take))
+            table, rows = table.slice(take), rows + take
+            self.open[key] = (writer, path, rows)
+            if rows >= self.rows_per_shard:
+                self._close(key)
+
+    def _close(self, key: tuple[str, str]) -> None:
+        writer, path, rows = self.open.pop(key)
+        writer.close()
+        self.done[key].append((path, rows))
+
+    def finish(self) -> list[ShardInfo]:
+        for key in list(self.open):
+            self._close(key)
+        shards: list[ShardInfo] = []
+        for (task, split), files in sorted(self.done.items()):
+            for index, (path, rows) in enumerate(files):
+                relative = f"data/{task}/{split}-{index:05d}-of-{len(files):05d}.parquet"
+                target = self.out_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                shards.append(ShardInfo(path=relative, task=task, split=split, num_rows=rows,
+                                        sha256=sha256_of(target)))
+        keep = {shard.path for shard in shards}
+        for stale in (self.out_dir / "data").rglob("*.parquet") if (self.out_dir / "data").exists() else []:
+            if stale.relative_to(self.out_dir).as_posix() not in keep:
+                stale.unlink()
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return shards
+
+
+def publish(out_dir: Path, manifest: ReleaseManifest) -> None:
+    """The card and the manifest, written last: a release without them is visibly unfinished."""
+    write_text_atomic(out_dir / "README.md", dataset_card(manifest))
+    write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
 
 
 def write_release(
     samples_path: Path, out_dir: Path, *, name: str = "streamo-instruct", validation_fraction: float = 0.1,
     rows_per_shard: int = 50_000, seed: int = 0,
 ) -> ReleaseManifest:
-    rows = list(iter_rows(samples_path))
+    """A release from a work directory's samples.parquet (the path of `streamo build WORK_DIR`)."""
+    keys = pq.read_table(samples_path, columns=["task", "video_id", "fps"])
     videos_by_task: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        videos_by_task[row["task"]].add(row["video_id"])
+    for task, video_id in zip(keys["task"].to_pylist(), keys["video_id"].to_pylist(), strict=True):
+        videos_by_task[task].add(video_id)
     held_out = validation_videos(videos_by_task, validation_fraction, seed)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[(row["task"], "validation" if row["video_id"] in held_out else "train")].append(row)
 
-    shards: list[ShardInfo] = []
-    for (task, split), group in sorted(groups.items()):
-        total = math.ceil(len(group) / rows_per_shard)
-        for index in range(total):
-            relative = f"data/{task}/{_shard_name(split, index, total)}"
-            table = to_table(StreamingSample, group[index * rows_per_shard : (index + 1) * rows_per_shard])
-            write_atomic(out_dir / relative, lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd"))
-            shards.append(ShardInfo(path=relative, task=task, split=split, num_rows=table.num_rows,
-                                    sha256=sha256_of(out_dir / relative)))
-
-    keep = {s.path for s in shards}
-    for stale in (out_dir / "data").rglob("*.parquet") if (out_dir / "data").exists() else []:
-        if stale.relative_to(out_dir).as_posix() not in keep:
-            stale.unlink()
-
-    fps_values = sorted({r["fps"] for r in rows}) or [1.0]
-    manifest = ReleaseManifest(name=name, version=__version__, fps=fps_values[0], num_samples=len(rows),
-                               tasks=sorted({task for task, _ in groups}), shards=shards)
-    write_text_atomic(out_dir / "README.md", dataset_card(manifest))
-    write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
+    writer = ShardWriter(out_dir, rows_per_shard)
+    for batch in pq.ParquetFile(samples_path).iter_batches(batch_size=8192):
+        table = pa.Table.from_batches([batch]).cast(writer.schema)
+        held = pc.is_in(table["video_id"], value_set=pa.array(sorted(held_out), pa.string()))
+        for task in pc.unique(table["task"]).to_pylist():
+            of_task = pc.equal(table["task"], task)
+            for split, mask in (("train", pc.and_(of_task, pc.invert(held))), ("validation", pc.and_(of_task, held))):
+                writer.write(task, split, table.filter(mask))
+    shards = writer.finish()
+    fps_values = sorted(set(keys["fps"].to_pylist())) or [1.0]
+    manifest = ReleaseManifest(name=name, version=__version__, fps=fps_values[0], num_samples=keys.num_rows,
+                               tasks=sorted(videos_by_task), shards=shards)
+    publish(out_dir, manifest)
     return manifest
 
 

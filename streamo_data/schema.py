@@ -265,6 +265,8 @@ class ReleaseManifest(_Model):
     num_samples: int
     tasks: list[str]
     shards: list[ShardInfo]
+    targets: dict[str, int] = Field(default_factory=dict, description="Per-task quotas of the mixture config.")
+    fingerprint: str | None = Field(default=None, description="Hash of the build's config and inputs.")
 
 
 EXPORTED_MODELS: dict[str, type[BaseModel]] = {

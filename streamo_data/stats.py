@@ -22,9 +22,12 @@ def release_stats(release_dir: Path) -> dict[str, Any]:
     samples: dict[str, Counter[str]] = defaultdict(Counter)
     states: dict[str, Counter[str]] = defaultdict(Counter)
     responses: Counter[str] = Counter()
+    by_source: dict[str, Counter[str]] = defaultdict(Counter)
     for shard in manifest.shards:
-        table = pq.read_table(release_dir / shard.path, columns=["states", "responses"])
+        table = pq.read_table(release_dir / shard.path, columns=["states", "responses", "source"])
         samples[shard.task][shard.split] += table.num_rows
+        for entry in pc.value_counts(table["source"]).to_pylist():
+            by_source[shard.task][entry["values"]] += entry["counts"]
         flat = pc.value_counts(pc.list_flatten(table["states"]))
         for entry in flat.to_pylist():
             states[shard.task][entry["values"]] += entry["counts"]
@@ -41,12 +44,15 @@ def release_stats(release_dir: Path) -> dict[str, Any]:
             "samples": sum(samples[task].values()),
             "state_share": shares(states[task]),
             "responses_per_sample": round(responses[task] / max(1, sum(samples[task].values())), 3),
+            "target": manifest.targets.get(task),
+            "sources": dict(sorted(by_source[task].items())),
         }
-        for task in sorted(samples)
+        for task in sorted(set(samples) | set(manifest.targets))
     }
     total = sum(v["samples"] for v in per_task.values())
     return {
-        "name": manifest.name, "samples": total, "frames": sum(all_states.values()), "tasks": per_task,
+        "name": manifest.name, "samples": total, "target": sum(manifest.targets.values()) or None,
+        "frames": sum(all_states.values()), "tasks": per_task,
         "state_share": shares(all_states),
         "responses_per_sample": round(sum(responses.values()) / max(1, total), 3),
     }

@@ -190,12 +190,13 @@ def metadata_record(video_key: str, path: str, duration_s: float, fps: float) ->
 
 def run_recipe(
     recipe: Recipe, annotations: Path, out_dir: Path, *, videos: Path | None = None, fps: float = 1.0,
-    path_template: str = "{key}.mp4",
+    path_template: str = "{key}.mp4", source: str | None = None,
 ) -> RecipeReport:
     """Parse, check and write ``events.parquet`` (sorted by video, in row groups), ``videos.parquet``,
-    ``recipe_report.json`` and ``rejects.jsonl`` into ``out_dir``."""
+    ``recipe_report.json`` into ``out_dir``. Events carry ``source`` (default: the recipe's name), so
+    two files of one format (train and val) can stay apart in a mixture."""
     catalogue = VideoCatalogue.load(videos, fps)
-    report = RecipeReport(recipe=recipe.name)
+    report = RecipeReport(recipe=source or recipe.name)
     video_rows: dict[str, dict[str, Any]] = {}
     batches: list[pa.RecordBatch] = []
     pending: list[dict[str, Any]] = []
@@ -229,7 +230,8 @@ def run_recipe(
         record = entry.record if entry and entry.record else metadata_record(item.video_key, path, duration, fps)
         try:
             event = Event.create(video_id=record.video_id, duration_s=duration, start_s=item.start_s, end_s=end,
-                                 text=item.text.strip(), kind=item.kind, source=recipe.name, answer=item.answer)
+                                 text=item.text.strip(), kind=item.kind, source=source or recipe.name,
+                                 answer=item.answer)
         except ValidationError as error:
             report.skip(item.where, "invalid event: " + "; ".join(validation_messages(error)))
             continue
