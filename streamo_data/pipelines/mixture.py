@@ -41,7 +41,7 @@ from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.release import ShardWriter, publish
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
 from streamo_data.tables import SAMPLE_FEATURES, from_row, to_row
-from streamo_data.tasks import BUILDERS, task_rng
+from streamo_data.tasks import BUILDERS, NO_FRAME_LEFT, task_rng, usable_events
 
 PART_SCHEMA = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string()))
 
@@ -105,7 +105,13 @@ class MixtureConfig(BaseModel):
                     expanded = Path(os.path.expandvars(str(source[key])))
                     source[key] = str(expanded if expanded.is_absolute() else (path.parent / expanded).resolve())
         config = cls.model_validate(raw)
+        for source in config.sources:
+            for label, file in (("annotations", source.annotations), ("videos", source.videos)):
+                if file is not None and not file.exists():
+                    raise ValueError(f"source {source.name}: {label} {file} does not exist")
         names = [s.name for s in config.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("two sources share a name")
         for task, quota in config.tasks.items():
             missing = sorted(set(quota.sources or []) - set(names))
             if missing:
@@ -183,13 +189,25 @@ def _allowed(events: list[Event], sources: list[str] | None) -> list[Event]:
     return events if sources is None else [e for e in events if e.source in sources]
 
 
+def load_usable_batch(source_dirs: list[str], low: str, high: str) -> tuple[
+        list[tuple[VideoRecord, list[Event]]], int]:
+    """load_batch with each video's events cut to those a stream can answer; and how many were cut."""
+    batch, cut = [], 0
+    for video, events in load_batch(source_dirs, low, high):
+        usable, unusable = usable_events(video, events)
+        batch.append((video, usable))
+        cut += unusable
+    return batch, cut
+
+
 # ---- stage 2: plan -------------------------------------------------------------------------------------
 
 def plan_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Candidate hashes per task for one batch, and what the split guarantee needs to know."""
     held_out = set(item["held_out"])
     found: dict[str, dict[str, Any]] = {}
-    for video, events in load_batch(item["source_dirs"], item["low"], item["high"]):
+    batch, _ = load_usable_batch(item["source_dirs"], item["low"], item["high"])
+    for video, events in batch:
         for task, sources in item["tasks"].items():
             entry = found.setdefault(task, {"hashes": [], "held_out": 0, "videos": 0, "best": None})
             candidates = BUILDERS[task]().candidates(video, _allowed(events, sources))
@@ -283,7 +301,10 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Make one batch's chosen candidates and write them, with their split, as one part file."""
     held_out, rows, rejects = set(item["held_out"]), [], Counter()
     made: Counter[str] = Counter()
-    for video, events in load_batch(item["source_dirs"], item["low"], item["high"]):
+    batch, cut = load_usable_batch(item["source_dirs"], item["low"], item["high"])
+    if cut:
+        rejects[f"all tasks: {NO_FRAME_LEFT}"] += cut
+    for video, events in batch:
         split = "validation" if video.video_id in held_out else "train"
         for task, sources in item["tasks"].items():
             builder = BUILDERS[task]()

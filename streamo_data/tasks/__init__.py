@@ -1,6 +1,14 @@
 """Task builders: one per task of the Streamo-Instruct mixture, registered by name."""
 
-from streamo_data.tasks.base import Candidate, Reject, TaskBuilder, build_all, task_rng
+from streamo_data.tasks.base import (
+    NO_FRAME_LEFT,
+    Candidate,
+    Reject,
+    TaskBuilder,
+    build_all,
+    task_rng,
+    usable_events,
+)
 from streamo_data.tasks.narration import Narration
 from streamo_data.tasks.offline_qa import OfflineQA
 from streamo_data.tasks.span_captioning import ActionCaptioning, DenseCaptioning
@@ -12,5 +20,7 @@ BUILDERS: dict[str, type] = {
     for builder in (Narration, DenseCaptioning, ActionCaptioning, TemporalGrounding, TimeSensitiveQA, OfflineQA)
 }
 
-__all__ = ["BUILDERS", "ActionCaptioning", "Candidate", "DenseCaptioning", "Narration", "OfflineQA", "Reject",
-           "TaskBuilder", "TemporalGrounding", "TimeSensitiveQA", "build_all", "task_rng"]
+__all__ = [
+    "BUILDERS", "NO_FRAME_LEFT", "ActionCaptioning", "Candidate", "DenseCaptioning", "Narration", "OfflineQA",
+    "Reject", "TaskBuilder", "TemporalGrounding", "TimeSensitiveQA", "build_all", "task_rng", "usable_events",
+]

@@ -15,7 +15,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import ValidationError
 
-from streamo_data.align import answer_frame, lossless_order
+from streamo_data.align import answer_frame, frame_of, lossless_order
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import Event, EventKind, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord, stable_id
 
@@ -58,12 +58,22 @@ def task_rng(seed: int, key: str, task: str) -> random.Random:
     return random.Random(stable_id(seed, key, task))
 
 
+def usable_events(video: VideoRecord, events: Sequence[Event]) -> tuple[list[Event], int]:
+    """Events that leave a frame to answer on after they end, and how many do not. An event ending on
+    the last sampled frame can be seen but never answered in a stream; builders never see it, so
+    that a mixture's quota counts only candidates that can be made."""
+    last = video.num_frames or 0
+    usable = [e for e in events if frame_of(e.end_s, video.sample_fps) + 1 < last]  # type: ignore[arg-type]
+    return usable, len(events) - len(usable)
+
+
 def build_all(builder: TaskBuilder, video: VideoRecord, events: Sequence[Event], seed: int) -> tuple[
         list[StreamingSample], list[Reject]]:
     """Every candidate of one video, made (the path without quotas)."""
     samples: list[StreamingSample] = []
-    rejects: list[Reject] = []
-    for candidate in builder.candidates(video, events):
+    usable, unusable = usable_events(video, events)
+    rejects = [Reject(video.video_id, builder.name, NO_FRAME_LEFT)] * unusable
+    for candidate in builder.candidates(video, usable):
         sample, problems = builder.make(video, candidate, task_rng(seed, candidate.key, builder.name))
         rejects.extend(problems)
         if sample is not None:
