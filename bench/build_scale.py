@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -28,111 +27,12 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
+
+from streamo_data.sample_sources import write_mixture
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "_work" / "scale"
 RESULTS = Path(__file__).parent / "results"
-
-# Videos per source at 100%: enough candidates for every task's quota (see the module docstring).
-FULL_VIDEOS = {"activitynet": 50_000, "charades": 30_000, "qvhighlights": 10_000, "youcook2": 10_000,
-               "coin": 20_000, "didemo": 35_000}
-WORDS = ("person", "dog", "ball", "kitchen", "opens", "closes", "pours", "cuts", "walks", "table", "door",
-         "water", "red", "small", "quickly", "then", "car", "guitar", "plays", "jumps")
-
-
-def sentence(rng: random.Random) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 11))).capitalize() + "."
-
-
-def spans(rng: random.Random, duration: float, count: int) -> list[list[float]]:
-    out = []
-    for _ in range(count):
-        start = round(rng.uniform(0, duration * 0.8), 2)
-        out.append([start, round(min(duration - 2, start + rng.uniform(2, duration * 0.3)), 2)])
-    return sorted(out)
-
-
-def write_sources(folder: Path, fraction: float, seed: int = 0) -> dict[str, dict[str, str]]:
-    """Annotation files in each source's published layout; returns the config's source entries."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    n = {k: max(2, int(v * fraction)) for k, v in FULL_VIDEOS.items()}
-
-    activitynet = {}
-    for i in range(n["activitynet"]):
-        duration = round(rng.uniform(60, 180), 2)
-        stamps = spans(rng, duration, rng.randint(3, 5))
-        activitynet[f"v_anet{i:07d}"] = {"duration": duration, "timestamps": stamps,
-                                         "sentences": [sentence(rng) for _ in stamps]}
-    (folder / "train.json").write_text(json.dumps(activitynet))
-
-    with (folder / "charades_sta_train.txt").open("w") as sta, (folder / "Charades_v1_train.csv").open("w") as csv:
-        csv.write("id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n")
-        for i in range(n["charades"]):
-            video, duration = f"CH{i:06d}", round(rng.uniform(20, 40), 2)
-            csv.write(f"{video},S{i},Kitchen,6,7,Yes,\"a script\",cup,\"a description\",c001 0.0 1.0,{duration}\n")
-            for start, end in spans(rng, duration, 4):
-                sta.write(f"{video} {start:.1f} {end:.1f}##{sentence(rng).lower()}\n")
-
-    with (folder / "highlight_train_release.jsonl").open("w") as qvh:
-        for i in range(n["qvhighlights"]):
-            windows = [[int(a) // 2 * 2, int(b) // 2 * 2 + 2] for a, b in spans(rng, 148, rng.randint(1, 2))]
-            qvh.write(json.dumps({"qid": i, "query": sentence(rng), "duration": 150, "vid": f"qvh{i:06d}_60.0_210.0",
-                                  "relevant_windows": windows, "relevant_clip_ids": [0],
-                                  "saliency_scores": [[2, 3, 4]]}) + "\n")
-
-    database = {}
-    for i in range(n["youcook2"]):
-        duration = round(rng.uniform(200, 400), 2)
-        database[f"yc{i:07d}"] = {"duration": duration, "subset": "training", "recipe_type": "101",
-                                  "annotations": [{"segment": s, "id": k, "sentence": sentence(rng).lower()}
-                                                  for k, s in enumerate(spans(rng, duration, 8))]}
-    (folder / "youcookii_annotations_trainval.json").write_text(json.dumps({"database": database}))
-
-    database = {}
-    for i in range(n["coin"]):
-        duration = round(rng.uniform(90, 240), 2)
-        database[f"coin{i:07d}"] = {"recipe_type": 1, "class": "Task", "subset": "training", "duration": duration,
-                                    "annotation": [{"id": str(k), "segment": s, "label": sentence(rng).lower()}
-                                                   for k, s in enumerate(spans(rng, duration, 4))]}
-    (folder / "COIN.json").write_text(json.dumps({"database": database}))
-
-    didemo, durations = [], {}
-    for i in range(n["didemo"]):
-        video = f"{i:08d}@N00_{i}.mov"
-        durations[video] = 30.0
-        for _ in range(4):
-            first = rng.randint(0, 5)
-            last = min(5, first + rng.randint(0, 2))
-            didemo.append({"video": video, "times": [[first, last]] * 3 + [[first, min(5, last + 1)]],
-                           "description": sentence(rng).lower(), "annotation_id": len(didemo)})
-    (folder / "train_data.json").write_text(json.dumps(didemo))
-    (folder / "didemo_durations.json").write_text(json.dumps(durations))
-
-    return {
-        "activitynet": {"recipe": "activitynet_captions", "annotations": "train.json"},
-        "charades": {"recipe": "charades_sta", "annotations": "charades_sta_train.txt",
-                     "videos": "Charades_v1_train.csv"},
-        "qvhighlights": {"recipe": "qvhighlights", "annotations": "highlight_train_release.jsonl"},
-        "youcook2": {"recipe": "youcook2", "annotations": "youcookii_annotations_trainval.json"},
-        "coin": {"recipe": "coin", "annotations": "COIN.json"},
-        "didemo": {"recipe": "didemo", "annotations": "train_data.json", "videos": "didemo_durations.json"},
-    }
-
-
-def write_config(folder: Path, fraction: float, sources: dict[str, dict[str, str]]) -> Path:
-    reference = yaml.safe_load((ROOT / "pipelines" / "streamo_instruct.yaml").read_text())
-    config = {key: value for key, value in reference.items() if key not in ("sources", "tasks")}
-    config["name"] = f"scale-{fraction:g}"
-    config["sources"] = [{"name": name, **{k: f"annotations/{v}" if k in ("annotations", "videos") else v
-                                           for k, v in entry.items()}} for name, entry in sources.items()]
-    config["tasks"] = {task: {**entry, "quota": int(entry["quota"] * fraction)}
-                       for task, entry in reference["tasks"].items()}
-    path = folder / "mixture.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
 
 def tree_pss(root: psutil.Process) -> int:
     total = 0
@@ -177,7 +77,7 @@ def main() -> None:
         folder = WORK / f"f{fraction:g}"
         shutil.rmtree(folder, ignore_errors=True)
         started = time.perf_counter()
-        config = write_config(folder, fraction, write_sources(folder / "annotations", fraction))
+        config = write_mixture(folder, fraction, ROOT / "pipelines" / "streamo_instruct.yaml")
         generated = time.perf_counter() - started
         release = folder / "release"
         elapsed, peak, output = run_build(config, folder / "work", release, args.num_cpus)
