@@ -33,8 +33,13 @@ class OfflineQA:
     )
 
     def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
+        answers: dict[tuple[str, str], set[str | None]] = {}
+        for e in events:
+            if e.kind is EventKind.QA:
+                answers.setdefault((e.source, e.text), set()).add(e.answer)
+        # a question whose answer changes over the video is time-sensitive, not offline
         found = [Candidate(f"{video.video_id}/{self.name}/{e.source}/{e.event_id}", e.source, (e,))
-                 for e in events if e.kind is EventKind.QA]
+                 for e in events if e.kind is EventKind.QA and len(answers[(e.source, e.text)]) == 1]
         for source, group in by_source(events, SEQUENTIAL).items():
             for before, after in zip(group, group[1:], strict=False):
                 if after.start_s >= before.start_s and after.end_s >= before.end_s and after.text != before.text:

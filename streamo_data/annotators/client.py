@@ -1,0 +1,202 @@
+"""An OpenAI-compatible chat client for annotation at volume: cached, rate-limited, retried, accounted.
+
+Works with OpenAI itself and any server that speaks its protocol (vLLM, SGLang, Ollama, Azure) through
+``base_url``. The API key is read from the environment variable the settings name and goes only into
+the ``openai`` client; it is never part of a cache key, a log line, an error message or an output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from streamo_data.annotators.cache import RequestCache, request_key
+
+log = logging.getLogger(__name__)
+
+KEYLIKE = re.compile(r"(sk|key|token)-[A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    model: str
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    max_attempts: int = 5
+    concurrency: int = 16
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    price_input_per_million: float = 0.0
+    price_output_per_million: float = 0.0
+
+
+@dataclass
+class Usage:
+    """What a run spent, for the report: requests by outcome, retries, tokens and their cost."""
+
+    sent: int = 0
+    cached: int = 0
+    failed: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Usage) -> None:
+        for name in ("sent", "cached", "failed", "retries", "prompt_tokens", "completion_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.retry_reasons.items():
+            self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + count
+
+    def cost(self, settings: ClientSettings) -> float:
+        return (self.prompt_tokens * settings.price_input_per_million
+                + self.completion_tokens * settings.price_output_per_million) / 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def request_body(model: str, messages: list[dict[str, Any]], temperature: float, max_tokens: int,
+                 response_format: dict[str, Any]) -> dict[str, Any]:
+    """A chat-completions request body; everything in it (and nothing else) makes the cache key."""
+    return {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+            "response_format": response_format}
+
+
+def estimate_tokens(body: dict[str, Any], image_tokens: int = 85) -> int:
+    """A rough count for the TPM limit and --dry-run: text characters / 4, a fixed cost per low-detail
+    image, plus the completion budget."""
+    chars, images = 0, 0
+    for message in body["messages"]:
+        content = message["content"]
+        if isinstance(content, str):
+            chars += len(content)
+            continue
+        for part in content:
+            if part["type"] == "text":
+                chars += len(part["text"])
+            else:
+                images += 1
+    return chars // 4 + images * image_tokens + body["max_tokens"]
+
+
+class RequestFailed(RuntimeError):
+    """A request that could not be answered; its message is safe to log (the key is redacted)."""
+
+
+def api_key_from_env(settings: ClientSettings) -> str:
+    """The key from the named variable; an empty name means a server that needs none."""
+    if not settings.api_key_env:
+        return "EMPTY"
+    key = os.environ.get(settings.api_key_env)
+    if not key:
+        raise RequestFailed(f"environment variable {settings.api_key_env} is not set (it holds the API key)")
+    return key
+
+
+def retry_after_seconds(error: openai.APIStatusError) -> float | None:
+    """The server's Retry-After (seconds, milliseconds or an HTTP date), when it sent one."""
+    headers = error.response.headers
+    if (value := headers.get("retry-after-ms")) is not None:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class LLMClient:
+    """One async client: at most ``concurrency`` requests in flight, within the RPM/TPM limits."""
+
+    def __init__(self, settings: ClientSettings, cache: RequestCache) -> None:
+        from streamo_data.annotators.limits import RateLimiter
+
+        self.settings = settings
+        self.cache = cache
+        self._key = api_key_from_env(settings)
+        self.client = AsyncOpenAI(api_key=self._key, base_url=settings.base_url, timeout=settings.timeout_s,
+                                  max_retries=0)
+        self.semaphore = asyncio.Semaphore(settings.concurrency)
+        self.limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
+        self.usage = Usage()
+
+    def redact(self, text: str) -> str:
+        """Error text with the key (or anything shaped like one) removed: servers echo keys in 401s."""
+        if self._key and self._key != "EMPTY":
+            text = text.replace(self._key, "***")
+        return KEYLIKE.sub("***", text)
+
+    async def complete(self, body: dict[str, Any], usage: Usage | None = None) -> str:
+        """The reply text for a request body: from the cache, or from the server (then cached at once).
+        Counts go to the client's usage and, when given, to ``usage`` (one job's share)."""
+        tallies = [self.usage] + ([usage] if usage is not None else [])
+        key = request_key(body)
+        if (hit := self.cache.get(key)) is not None:
+            for tally in tallies:
+                tally.cached += 1
+            return hit["content"]
+        async with self.semaphore:
+            content, spent = await self._send(body, tallies)
+        self.cache.put(key, {"content": content, "usage": spent, "model": self.settings.model})
+        for tally in tallies:
+            tally.sent += 1
+            tally.prompt_tokens += spent.get("prompt_tokens", 0)
+            tally.completion_tokens += spent.get("completion_tokens", 0)
+        return content
+
+    async def _send(self, body: dict[str, Any], tallies: list[Usage]) -> tuple[str, dict[str, int]]:
+        settings = self.settings
+        await self.limiter.acquire(estimate_tokens(body))
+        for attempt in range(1, settings.max_attempts + 1):
+            try:
+                response = await self.client.chat.completions.create(**body)
+                content = response.choices[0].message.content or ""
+                usage = response.usage.model_dump() if response.usage else {}
+                return content, {k: v for k, v in usage.items() if isinstance(v, int)}
+            except openai.APIStatusError as error:
+                status = error.status_code
+                if status != 429 and status < 500 and status != 408:
+                    for tally in tallies:
+                        tally.failed += 1
+                    raise RequestFailed(self.redact(f"HTTP {status}: {error.message}")) from None
+                reason, wait = f"HTTP {status}", retry_after_seconds(error)
+            except openai.APITimeoutError:
+                reason, wait = "timeout", None
+            except openai.APIConnectionError as error:
+                reason, wait = f"connection error: {type(error.__cause__).__name__}", None
+            if attempt == settings.max_attempts:
+                for tally in tallies:
+                    tally.failed += 1
+                raise RequestFailed(self.redact(f"gave up after {attempt} attempts (last: {reason})"))
+            for tally in tallies:
+                tally.retries += 1
+                tally.retry_reasons[reason] = tally.retry_reasons.get(reason, 0) + 1
+            if wait is None:  # jittered exponential backoff
+                ceiling = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1))
+                wait = ceiling * random.uniform(0.5, 1.5)
+            log.info("retrying after %s in %.2fs (attempt %d)", reason, wait, attempt)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        await self.client.close()

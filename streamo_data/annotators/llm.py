@@ -1,0 +1,142 @@
+"""The LLM annotators: caption a segment, narrate a video, write time-sensitive and offline QA.
+
+Each turns one *job* (a video, or a segment of one) into a chat request with the job's frames as
+images, parses the reply as structured output against its pydantic model (checked against the
+segment's times), shows a failed check to the model once, and turns a valid reply into Events that
+carry their provenance. Everything that goes wrong becomes a reject with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import ValidationError
+
+from streamo_data.annotators.client import ClientSettings, LLMClient, RequestFailed, Usage, request_body
+from streamo_data.annotators.frames import segment_images, segment_times
+from streamo_data.annotators.prompts import PromptTemplate
+from streamo_data.annotators.replies import REPLIES, CaptionReply, NarrationReply, QAReply, response_format
+from streamo_data.reasons import validation_messages
+from streamo_data.schema import Event, EventKind, Provenance, VideoRecord
+from streamo_data.video.backends import FrameBackend
+
+KINDS = ("caption", "narration", "qa")
+CAPTIONED = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP, EventKind.HIGHLIGHT})
+
+
+@dataclass(frozen=True)
+class Job:
+    video: VideoRecord
+    start: float
+    end: float
+
+    @property
+    def where(self) -> str:
+        return f"{self.video.path} {self.start:g}s-{self.end:g}s"
+
+
+def jobs_for(kind: str, video: VideoRecord, events: Sequence[Event], window_s: float) -> list[Job]:
+    """Captioning asks about each distinct event segment of the video (fixed windows where it has
+    none); narration and QA ask about the whole video."""
+    duration = float(video.duration_s)  # type: ignore[arg-type]
+    if kind != "caption":
+        return [Job(video, 0.0, duration)]
+    spans = sorted({(e.start_s, e.end_s) for e in events if e.kind in CAPTIONED and e.end_s > e.start_s})
+    if not spans:
+        edges = [k * window_s for k in range(int(duration // window_s) + 1)] + [duration]
+        spans = [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b - a >= 1.0]
+    return [Job(video, round(a, 3), round(b, 3)) for a, b in spans]
+
+
+class LLMAnnotator:
+    """``client`` may be None for work that sends nothing (--dry-run estimates, Batch API requests)."""
+
+    def __init__(self, kind: str, prompt: PromptTemplate, settings: ClientSettings, client: LLMClient | None,
+                 video_dir: Path, backends: Sequence[FrameBackend]) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown annotator {kind!r}; known: {KINDS}")
+        self.kind, self.prompt, self.settings, self.client = kind, prompt, settings, client
+        self.video_dir, self.backends = video_dir, backends
+        self.reply_model = REPLIES[prompt.output]
+        base = settings.base_url
+        self.provenance = Provenance(
+            model=settings.model, prompt_hash=prompt.sha256,
+            params={"temperature": f"{prompt.temperature:g}", "max_tokens": str(prompt.max_tokens),
+                    "frames": str(prompt.frames), "endpoint": urlparse(base).netloc if base else "api.openai.com",
+                    "annotator": kind},
+        )
+
+    def request(self, job: Job, images: list[tuple[float, str]] | None) -> dict[str, Any]:
+        """The request body for a job; with ``images=None`` a text-only stand-in of the same shape
+        (for --dry-run estimates, which must not decode anything)."""
+        system, user = self.prompt.render(start=f"{job.start:g}", end=f"{job.end:g}",
+                                          duration=f"{job.video.duration_s:g}", num_frames=self.prompt.frames)
+        content: list[dict[str, Any]] = [{"type": "text", "text": user}]
+        for time_s, url in images or [(t, "") for t in segment_times(job.start, job.end, self.prompt.frames)]:
+            content.append({"type": "text", "text": f"t={time_s:g}s"})
+            content.append({"type": "image_url", "image_url": {"url": url, "detail": "low"}})
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        return request_body(self.settings.model, messages, self.prompt.temperature, self.prompt.max_tokens,
+                            response_format(self.prompt.output))
+
+    def images(self, job: Job) -> list[tuple[float, str]]:
+        return segment_images(job.video, self.video_dir, job.start, job.end, self.prompt.frames, self.backends)
+
+    def parse(self, text: str, job: Job) -> CaptionReply | NarrationReply | QAReply:
+        if not text.strip():
+            raise ValueError("the reply is empty")
+        try:
+            return self.reply_model.model_validate_json(text, context={"start": job.start, "end": job.end})
+        except ValidationError as error:
+            raise ValueError("; ".join(validation_messages(error))) from None
+
+    async def annotate(self, job: Job, usage: Usage) -> tuple[list[Event], list[dict[str, str]]]:
+        """Events for one job, and rejects (each with the job and the reason)."""
+        assert self.client is not None, "annotate needs a client"
+        try:
+            images = self.images(job)
+        except Exception as error:  # a decode failure is this job's problem, not the run's
+            return [], [{"job": job.where, "reason": f"cannot read frames: {error}"}]
+        body = self.request(job, images)
+        try:
+            text = await self.client.complete(body, usage)
+            try:
+                reply = self.parse(text, job)
+            except ValueError as first:
+                retry = dict(body, messages=[*body["messages"], {"role": "assistant", "content": text},
+                                             {"role": "user", "content": f"That reply is not valid: {first}. Reply"
+                                              " again with JSON that follows the schema and fixes this."}])
+                text = await self.client.complete(retry, usage)
+                try:
+                    reply = self.parse(text, job)
+                except ValueError as second:
+                    return [], [{"job": job.where, "reason": f"invalid reply after one retry: {second}"}]
+        except RequestFailed as error:
+            return [], [{"job": job.where, "reason": f"request failed: {error}"}]
+        return self.events(reply, job), []
+
+    def events(self, reply: CaptionReply | NarrationReply | QAReply, job: Job) -> list[Event]:
+        video, duration = job.video, float(job.video.duration_s)  # type: ignore[arg-type]
+        common = {"video_id": video.video_id, "duration_s": duration, "source": f"llm:{self.kind}",
+                  "provenance": self.provenance}
+        if isinstance(reply, CaptionReply):
+            return [Event.create(start_s=job.start, end_s=min(job.end, duration), text=reply.caption.strip(),
+                                 kind=EventKind.CAPTION, **common)]
+        if isinstance(reply, NarrationReply):
+            times = sorted({min(max(item.time_s, 0.0), duration): item.text.strip() for item in reply.items}.items())
+            ends = [t for t, _ in times[1:]] + [duration]
+            return [Event.create(start_s=t, end_s=max(t, end), text=text, kind=EventKind.NARRATION, **common)
+                    for (t, text), end in zip(times, ends, strict=True)]
+        return [Event.create(start_s=max(0.0, item.start_s), end_s=min(item.end_s, duration),
+                             text=item.question.strip(), answer=item.answer.strip(), kind=EventKind.QA,
+                             **{**common, "source": f"llm:qa:{item.type}"})
+                for item in reply.items]
+
+
+def dump_rejects(rejects: list[dict[str, str]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects)

@@ -1,0 +1,255 @@
+"""Running an LLM annotator over a work directory: in-process, or on a Ray actor pool of clients.
+
+Each video is one item. In-process, one async client serves every job with bounded concurrency;
+on Ray, ``map_batches`` runs an actor pool, each actor an async client with its share of the
+concurrency and of the RPM/TPM limits (the limits are per run, split evenly). Every reply is cached
+as it arrives (see :mod:`streamo_data.annotators.cache`), so a rerun, or a resume after a crash,
+sends no request that was already answered. New events are merged into ``events.parquet``; rejects,
+token usage and cost go to ``annotate_<kind>_{rejects.jsonl,report.json}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamo_data.annotators.cache import RequestCache, request_key
+from streamo_data.annotators.client import ClientSettings, LLMClient, Usage, estimate_tokens
+from streamo_data.annotators.llm import LLMAnnotator, dump_rejects, jobs_for
+from streamo_data.annotators.prompts import load_prompt
+from streamo_data.io import write_text_atomic
+from streamo_data.pipelines.runner import Executor, ensure_ray, progress_bar
+from streamo_data.pipelines.stages import EVENTS, VIDEOS, video_root
+from streamo_data.schema import METADATA_BACKEND, Event, VideoRecord, VideoStatus
+from streamo_data.tables import from_row, iter_rows, to_row, write_rows
+from streamo_data.video.backends import available_backends
+
+
+@dataclass(frozen=True)
+class AnnotateOptions:
+    kind: str
+    settings: ClientSettings
+    prompts: Path | None = None
+    window_s: float = 10.0
+    actors: int = 2
+    cache_dir: Path | None = None
+
+
+@dataclass
+class AnnotateReport:
+    kind: str
+    videos: int = 0
+    jobs: int = 0
+    events: int = 0
+    usage: Usage = field(default_factory=Usage)
+    rejects: Counter[str] = field(default_factory=Counter)
+    estimated_tokens: int = 0
+    estimated_cost: float = 0.0
+
+    def as_dict(self, settings: ClientSettings) -> dict[str, Any]:
+        return {"annotator": self.kind, "model": settings.model, "videos": self.videos, "jobs": self.jobs,
+                "events": self.events, "usage": self.usage.as_dict(), "cost": round(self.usage.cost(settings), 6),
+                "rejects": dict(self.rejects)}
+
+
+def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Path) -> LLMAnnotator:
+    return LLMAnnotator(options.kind, load_prompt(options.kind, options.prompts), options.settings, client,
+                        video_dir, available_backends())
+
+
+def _cache(options: AnnotateOptions, work_dir: Path) -> RequestCache:
+    return RequestCache(options.cache_dir or work_dir / "llm_cache")
+
+
+def _video_items(work_dir: Path, options: AnnotateOptions) -> tuple[list[dict[str, Any]], int]:
+    """One item per video that has a file to look at; how many videos had none (metadata only)."""
+    events: dict[str, list[dict[str, Any]]] = {}
+    if (work_dir / EVENTS).exists():
+        for row in iter_rows(work_dir / EVENTS):
+            events.setdefault(row["video_id"], []).append(row)
+    items, skipped = [], 0
+    for row in iter_rows(work_dir / VIDEOS):
+        if row["status"] != VideoStatus.OK:
+            continue
+        if row["backend"] == METADATA_BACKEND:
+            skipped += 1
+            continue
+        items.append({"video": row, "events": events.get(row["video_id"], [])})
+    return items, skipped
+
+
+async def annotate_videos(annotator: LLMAnnotator, items: list[dict[str, Any]], window_s: float,
+                          on_done: Any = None) -> list[dict[str, Any]]:
+    """Every job of every item concurrently (the client bounds what is in flight); one result per item."""
+
+    async def one(item: dict[str, Any]) -> dict[str, Any]:
+        video = from_row(VideoRecord, item["video"])
+        events = [from_row(Event, row) for row in item["events"]]
+        usage, new_events, rejects = Usage(), [], []
+        jobs = jobs_for(annotator.kind, video, events, window_s)
+        for made, problems in await asyncio.gather(*(annotator.annotate(job, usage) for job in jobs)):
+            new_events.extend(to_row(e) for e in made)
+            rejects.extend(problems)
+        result = {"video_id": video.video_id, "jobs": len(jobs), "events": new_events, "rejects": rejects,
+                  "usage": usage.as_dict()}
+        if on_done is not None:
+            on_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+class AnnotatorActor:
+    """A Ray Data actor: one async client per batch of videos, results back as JSON strings."""
+
+    def __init__(self, options: dict[str, Any], work_dir: str, video_dir: str) -> None:
+        self.options = AnnotateOptions(**{**options, "settings": ClientSettings(**options["settings"]),
+                                          "prompts": Path(options["prompts"]) if options["prompts"] else None,
+                                          "cache_dir": Path(options["cache_dir"]) if options["cache_dir"] else None})
+        self.work_dir, self.video_dir = Path(work_dir), Path(video_dir)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        items = [json.loads(text) for text in batch["json"]]
+
+        async def run() -> list[dict[str, Any]]:
+            client = LLMClient(self.options.settings, _cache(self.options, self.work_dir))
+            try:
+                return await annotate_videos(_annotator(self.options, client, self.video_dir), items,
+                                             self.options.window_s)
+            finally:
+                await client.close()
+
+        return {"json": np.array([json.dumps(r) for r in asyncio.run(run())], dtype=object)}
+
+
+def _options_json(options: AnnotateOptions) -> dict[str, Any]:
+    return {"kind": options.kind, "settings": options.settings.__dict__, "window_s": options.window_s,
+            "actors": options.actors, "prompts": str(options.prompts) if options.prompts else None,
+            "cache_dir": str(options.cache_dir) if options.cache_dir else None}
+
+
+def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Executor) -> AnnotateReport:
+    items, skipped = _video_items(work_dir, options)
+    video_dir = video_root(work_dir)
+    report = AnnotateReport(kind=options.kind, videos=len(items))
+    if skipped:
+        report.rejects["video file not available (known from metadata only): ingest the videos"] += skipped
+    results: list[dict[str, Any]] = []
+
+    with progress_bar() as progress:
+        bar = progress.add_task(f"annotate {options.kind}", total=len(items))
+
+        def done(result: dict[str, Any]) -> None:
+            report.usage.add(Usage(**result["usage"]))
+            progress.update(bar, advance=1, description=f"annotate {options.kind} (sent {report.usage.sent},"
+                            f" cached {report.usage.cached}, failed {report.usage.failed})")
+
+        if executor.kind == "local" or not items:
+            async def run() -> list[dict[str, Any]]:
+                client = LLMClient(options.settings, _cache(options, work_dir))
+                try:
+                    return await annotate_videos(_annotator(options, client, video_dir), items, options.window_s, done)
+                finally:
+                    await client.close()
+
+            results = asyncio.run(run())
+        else:
+            import ray.data
+
+            ensure_ray(executor)
+            actors = max(1, min(options.actors, len(items)))
+            share = replace(options, settings=replace(
+                options.settings, concurrency=math.ceil(options.settings.concurrency / actors),
+                requests_per_minute=_split(options.settings.requests_per_minute, actors),
+                tokens_per_minute=_split(options.settings.tokens_per_minute, actors)))
+            dataset = ray.data.from_items([{"json": json.dumps(i)} for i in items],
+                                          override_num_blocks=min(len(items), 4 * actors))
+            mapped = dataset.map_batches(
+                AnnotatorActor, fn_constructor_kwargs={"options": _options_json(share), "work_dir": str(work_dir),
+                                                       "video_dir": str(video_dir)},
+                concurrency=actors, batch_size=max(1, math.ceil(len(items) / (4 * actors))), batch_format="numpy")
+            for row in mapped.iter_rows():
+                result = json.loads(row["json"])
+                done(result)
+                results.append(result)
+
+    new_events: list[dict[str, Any]] = []
+    all_rejects: list[dict[str, str]] = []
+    for result in sorted(results, key=lambda r: r["video_id"]):
+        report.jobs += result["jobs"]
+        new_events.extend(result["events"])
+        all_rejects.extend(result["rejects"])
+    report.rejects.update(_reason(r["reason"]) for r in all_rejects)
+    report.events = len(new_events)
+    _merge_events(work_dir, new_events)
+    write_text_atomic(work_dir / f"annotate_{options.kind}_rejects.jsonl", dump_rejects(all_rejects))
+    write_text_atomic(work_dir / f"annotate_{options.kind}_report.json",
+                      json.dumps(report.as_dict(options.settings), indent=2))
+    return report
+
+
+def _split(limit: float | None, parts: int) -> float | None:
+    return limit / parts if limit else None
+
+
+def _reason(reason: str) -> str:
+    from streamo_data.reasons import reason_key
+
+    return reason_key(reason)
+
+
+def _merge_events(work_dir: Path, new_events: list[dict[str, Any]]) -> None:
+    """Existing events plus the new ones, each event once (ids are content hashes), sorted by video."""
+    rows = {row["event_id"]: row for row in iter_rows(work_dir / EVENTS)} if (work_dir / EVENTS).exists() else {}
+    for row in new_events:
+        rows.setdefault(row["event_id"], row)
+    ordered = sorted(rows.values(), key=lambda r: (r["video_id"], r["start_s"], r["end_s"], r["event_id"]))
+    write_rows(work_dir / EVENTS, Event, ordered)
+
+
+def estimate(work_dir: Path, options: AnnotateOptions) -> AnnotateReport:
+    """--dry-run: how many requests and tokens a run would cost, without decoding or sending anything.
+    Requests already in the cache cannot be told apart without the frames, so this is an upper bound."""
+    items, skipped = _video_items(work_dir, options)
+    annotator = _annotator(options, None, video_root(work_dir))
+    report = AnnotateReport(kind=options.kind, videos=len(items))
+    if skipped:
+        report.rejects["video file not available (known from metadata only): ingest the videos"] += skipped
+    for item in items:
+        video = from_row(VideoRecord, item["video"])
+        events = [from_row(Event, row) for row in item["events"]]
+        for job in jobs_for(options.kind, video, events, options.window_s):
+            report.jobs += 1
+            report.estimated_tokens += estimate_tokens(annotator.request(job, None))
+    completion = report.jobs * annotator.prompt.max_tokens
+    prompt = report.estimated_tokens - completion
+    report.estimated_cost = (prompt * options.settings.price_input_per_million
+                             + completion * options.settings.price_output_per_million) / 1e6
+    return report
+
+
+def cached_or_pending(work_dir: Path, options: AnnotateOptions) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+    """Request bodies not yet in the cache (keyed), and how many are; for the Batch API. Decodes frames."""
+    items, _ = _video_items(work_dir, options)
+    annotator = _annotator(options, None, video_root(work_dir))
+    cache = _cache(options, work_dir)
+    pending = []
+    for item in items:
+        video = from_row(VideoRecord, item["video"])
+        events = [from_row(Event, row) for row in item["events"]]
+        for job in jobs_for(options.kind, video, events, options.window_s):
+            try:
+                body = annotator.request(job, annotator.images(job))
+            except Exception:  # noqa: BLE001 - the online pass reports unreadable frames with their reason
+                continue
+            key = request_key(body)
+            if cache.get(key) is None:
+                pending.append((key, body))
+    return pending, len(pending)
