@@ -31,7 +31,7 @@ DURATION = re.compile(r"lasts (\d+(?:\.\d+)?)s")
 
 @dataclass
 class Fault:
-    kind: str  # "429" | "500" | "slow" | "malformed" | "bad_times" | "empty"
+    kind: str  # "429" | "401" | "500" | "slow" | "malformed" | "bad_times" | "empty"
     retry_after: float | None = None
     seconds: float = 0.0
 
@@ -141,6 +141,10 @@ class StubServer:
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
                 return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
                                          headers=headers)
+            if fault and fault.kind == "401":  # as some servers do: the rejected key, echoed back
+                key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+                return web.json_response({"error": {"message": f"Incorrect API key provided: {key}",
+                                                    "type": "invalid_request_error"}}, status=401)
             if fault and fault.kind == "500":
                 return web.json_response({"error": {"message": "server error", "type": "server"}}, status=500)
             if fault and fault.kind == "slow":

@@ -127,11 +127,10 @@ class LLMAnnotator:
         if isinstance(reply, CaptionReply):
             return [Event.create(start_s=job.start, end_s=min(job.end, duration), text=reply.caption.strip(),
                                  kind=EventKind.CAPTION, **common)]
-        if isinstance(reply, NarrationReply):
-            times = sorted({min(max(item.time_s, 0.0), duration): item.text.strip() for item in reply.items}.items())
-            ends = [t for t, _ in times[1:]] + [duration]
-            return [Event.create(start_s=t, end_s=max(t, end), text=text, kind=EventKind.NARRATION, **common)
-                    for (t, text), end in zip(times, ends, strict=True)]
+        if isinstance(reply, NarrationReply):  # a narration is said at a moment: start = end = its time
+            said = {min(max(item.time_s, 0.0), duration): item.text.strip() for item in reply.items}
+            return [Event.create(start_s=t, end_s=t, text=text, kind=EventKind.NARRATION, **common)
+                    for t, text in sorted(said.items())]
         return [Event.create(start_s=max(0.0, item.start_s), end_s=min(item.end_s, duration),
                              text=item.question.strip(), answer=item.answer.strip(), kind=EventKind.QA,
                              **{**common, "source": f"llm:qa:{item.type}"})

@@ -1,5 +1,6 @@
-"""Real-time narration: running commentary that speaks up whenever something new starts happening,
-one frame after it becomes visible, and stays silent in between."""
+"""Real-time narration: running commentary that speaks up whenever something new starts happening and
+stays silent in between. A narration event (an instant, from the narration annotator) is said on the
+frame where it happens; a caption used as narration is said one frame after its event starts."""
 
 from __future__ import annotations
 
