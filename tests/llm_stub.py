@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import re
@@ -181,9 +182,9 @@ class StubServer:
                             "response": {"status_code": 200, "body": completion(line["body"], answer)}})
         output_id = f"file-{next(self._ids)}"
         self.state.files[output_id] = "".join(json.dumps(o) + "\n" for o in outputs).encode()
-        batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"],
-                 "completion_window": body["completion_window"], "status": "in_progress", "created_at": 0,
-                 "output_file_id": None, "polls": 0, "_output": output_id,
+        batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"],
+                 "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
+                 "status": "in_progress", "created_at": 0, "output_file_id": None, "polls": 0, "_output": output_id,
                  "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
         self.state.batches[batch_id] = batch
         self.state.received["batch"] += 1
@@ -244,7 +245,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     with StubServer(args.port, args.service_time) as stub:
         print(f"OpenAI-compatible stub at {stub.base_url}; Ctrl-C to stop")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
