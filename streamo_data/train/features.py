@@ -1,0 +1,63 @@
+"""Per-frame visual features for the baseline, computed once per video and cached on disk.
+
+The baseline has no pretrained vision encoder (nothing may be downloaded), so a frame is described by
+what a small model can use to decide *when* something starts and ends: an 8x6 colour thumbnail, its
+difference from the previous sampled frame (motion), and global colour statistics. Frames are the
+same sampled frames the stream format uses (one per ``1/fps`` seconds, counted as the reference does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamo_data.io import write_atomic
+from streamo_data.video.backends import FrameBackend, available_backends, read_frames_with_fallback
+from streamo_data.video.probe import opencv_metadata, sampled_frame_indices
+
+THUMBNAIL = (8, 6)
+FEATURE_DIM = 2 * THUMBNAIL[0] * THUMBNAIL[1] * 3 + 7
+DECODE_CHUNK = 64
+
+
+def frame_features(frames_rgb: np.ndarray) -> np.ndarray:
+    """``[frames, FEATURE_DIM]`` float32 from ``[frames, H, W, 3]`` uint8."""
+    thumbs = np.stack([cv2.resize(f, THUMBNAIL, interpolation=cv2.INTER_AREA) for f in frames_rgb]).astype(np.float32)
+    thumbs /= 255.0
+    motion = np.diff(thumbs, axis=0, prepend=thumbs[:1])
+    flat = frames_rgb.reshape(len(frames_rgb), -1, 3).astype(np.float32) / 255.0
+    stats = np.concatenate([flat.mean(1), flat.std(1), np.abs(motion).mean((1, 2, 3))[:, None]], axis=1)
+    return np.concatenate([thumbs.reshape(len(thumbs), -1), motion.reshape(len(motion), -1), stats], 1)
+
+
+def video_features(path: Path, fps: float, backends: Sequence[FrameBackend]) -> np.ndarray:
+    num_native, native_fps, _, _ = opencv_metadata(str(path))
+    indices = sampled_frame_indices(num_native, native_fps, fps)
+    parts = []
+    for start in range(0, len(indices), DECODE_CHUNK):
+        frames, _ = read_frames_with_fallback(str(path), indices[start:start + DECODE_CHUNK], backends)
+        parts.append(frames)
+    frames = np.concatenate(parts) if parts else np.zeros((0, 1, 1, 3), np.uint8)
+    return frame_features(frames) if len(frames) else np.zeros((0, FEATURE_DIM), np.float32)
+
+
+class FeatureStore:
+    """``<dir>/<video_id>@<fps>.npy``, computed on first use (decode once), reused by every epoch and run."""
+
+    def __init__(self, directory: Path, video_root: Path) -> None:
+        self.directory, self.video_root = directory, video_root
+        self.backends = available_backends()
+
+    def get(self, video_id: str, video_path: str, fps: float) -> np.ndarray:
+        cached = self.directory / f"{video_id}@{fps:g}.npy"
+        if cached.exists():
+            return np.load(cached)
+        source = self.video_root / video_path
+        if not source.exists():
+            raise FileNotFoundError(f"video {video_path} not found under {self.video_root} (pass --video-root)")
+        features = video_features(source, fps, self.backends).astype(np.float32)
+        write_atomic(cached, lambda tmp: np.save(tmp.open("wb"), features))
+        return features

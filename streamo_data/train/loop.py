@@ -1,0 +1,220 @@
+"""The reference training loop, in the spirit of nanoGPT: one readable function, no framework.
+
+    streamo train RELEASE_DIR --out RUN_DIR --video-root VIDEOS [--config train.yaml] [--loss focal|ce]
+
+It loads the release with `datasets.load_dataset`, computes (or reuses) per-frame features, trains
+the baseline with the focal state loss (or plain cross-entropy, for the ablation), evaluates on the
+validation split after every epoch, and writes into RUN_DIR: ``config.yaml``, ``metrics.jsonl`` (one
+line per epoch), ``checkpoints/last.pt`` (model, optimiser, RNG states: a rerun resumes from it and
+ends where an uninterrupted run would) and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from rich.progress import Progress
+
+from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.pipelines.runner import progress_bar
+from streamo_data.train.data import Example, collate, load_examples, state_counts
+from streamo_data.train.features import FEATURE_DIM, FeatureStore
+from streamo_data.train.loss import alpha_from_counts, frame_focal_loss
+from streamo_data.train.metrics import state_scores, timing_errors
+from streamo_data.train.model import ModelConfig, StreamingBaseline
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    loss: str = "focal"  # "focal" | "ce"
+    gamma: float = 2.0
+    alpha: str = "batch"  # "batch" (the reference) | "split" (train split frequencies) | "none"
+    seed: int = 0
+    max_frames: int = 256
+    dataset_config: str = "all"
+    d_model: int = 128
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    text_buckets: int = 4096
+    threads: int = 0  # 0: torch's default
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: Any) -> TrainConfig:
+        values = yaml.safe_load(path.read_text()) if path else {}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {sorted(unknown)}")
+        return cls(**values)
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(feature_dim=FEATURE_DIM, d_model=self.d_model, layers=self.layers, heads=self.heads,
+                           dropout=self.dropout, text_buckets=self.text_buckets, max_frames=self.max_frames)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batches(examples: list[Example], size: int, generator: torch.Generator) -> list[list[Example]]:
+    order = torch.randperm(len(examples), generator=generator).tolist()
+    return [[examples[i] for i in order[k:k + size]] for k in range(0, len(order), size)]
+
+
+def loss_fn(config: TrainConfig, split_alpha: torch.Tensor) -> Any:
+    if config.loss == "ce":
+        return lambda logits, labels: frame_focal_loss(logits, labels, gamma=0.0, alpha="none")
+    if config.loss != "focal":
+        raise ValueError(f"loss must be 'focal' or 'ce', not {config.loss!r}")
+    alpha = split_alpha if config.alpha == "split" else config.alpha
+    return lambda logits, labels: frame_focal_loss(logits, labels, gamma=config.gamma, alpha=alpha)
+
+
+@torch.no_grad()
+def predict(model: StreamingBaseline, examples: list[Example], batch_size: int = 16) -> list[np.ndarray]:
+    model.eval()
+    predictions = []
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        batch = collate(chunk)
+        logits = model(batch["features"], batch["text"], batch["offsets"], batch["question_frame"])
+        for k, example in enumerate(chunk):
+            predictions.append(logits[k, : len(example.labels)].argmax(-1).numpy())
+    return predictions
+
+
+def evaluate(model: StreamingBaseline, examples: list[Example], loss: Any) -> dict[str, Any]:
+    predicted = predict(model, examples)
+    truth = [e.labels for e in examples]
+    with torch.no_grad():
+        batch = collate(examples) if examples else None
+        value = float(loss(model(batch["features"], batch["text"], batch["offsets"], batch["question_frame"]),
+                           batch["labels"])) if batch else float("nan")
+    return {"loss": value, "states": state_scores(predicted, truth), "timing": timing_errors(predicted, truth)}
+
+
+def save_checkpoint(path: Path, model: StreamingBaseline, optimizer: torch.optim.Optimizer, epoch: int,
+                    step: int, generator: torch.Generator) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
+             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+             "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def plot_curves(metrics: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [m["epoch"] for m in metrics]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [m["train_loss"] for m in metrics], label="train")
+    left.plot(epochs, [m["validation"]["loss"] for m in metrics], label="validation")
+    left.set(xlabel="epoch", ylabel="loss", title="loss")
+    left.legend()
+    for state in ("silence", "standby", "response"):
+        right.plot(epochs, [m["validation"]["states"][state]["f1"] for m in metrics], label=state)
+    right.set(xlabel="epoch", ylabel="F1", title="validation F1 per state", ylim=(0, 1))
+    right.legend()
+    figure.tight_layout()
+    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+    plt.close(figure)
+
+
+def train(release_dir: Path, run_dir: Path, video_root: Path, config: TrainConfig,
+          features_dir: Path | None = None, cache_dir: str | None = None) -> dict[str, Any]:
+    """Train (or resume) a run; returns the last epoch's metrics."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(
+        {**asdict(config), "release": str(release_dir), "video_root": str(video_root)}, sort_keys=False))
+    store = FeatureStore(features_dir or run_dir / "features", video_root)
+    train_set = load_examples(release_dir, "train", store, config.text_buckets, config.max_frames,
+                              config.dataset_config, cache_dir)
+    valid_set = load_examples(release_dir, "validation", store, config.text_buckets, config.max_frames,
+                              config.dataset_config, cache_dir)
+    if not train_set:
+        raise ValueError(f"{release_dir} has no training samples")
+    split_alpha = alpha_from_counts(state_counts(train_set))
+    loss = loss_fn(config, split_alpha)
+
+    model = StreamingBaseline(config.model_config())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    checkpoint, metrics_path = run_dir / "checkpoints" / "last.pt", run_dir / "metrics.jsonl"
+    start_epoch, step, history = 0, 0, []
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+        start_epoch, step = state["epoch"] + 1, state["step"]
+        history = [json.loads(line) for line in metrics_path.read_text().splitlines()][:start_epoch]
+
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    with progress_bar() as progress:
+        bar = progress.add_task("train", total=config.epochs * steps_per_epoch, completed=start_epoch * steps_per_epoch)
+        for epoch in range(start_epoch, config.epochs):
+            model.train()
+            started, losses = time.perf_counter(), []
+            for batch_examples in batches(train_set, config.batch_size, generator):
+                batch = collate(batch_examples)
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
+                logits = model(batch["features"], batch["text"], batch["offsets"], batch["question_frame"])
+                value = loss(logits, batch["labels"])
+                optimizer.zero_grad(set_to_none=True)
+                value.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                losses.append(float(value))
+                step += 1
+                _advance(progress, bar, epoch, float(value))
+            elapsed = time.perf_counter() - started
+            record = {"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
+                      "steps_per_s": len(losses) / elapsed, "validation": evaluate(model, valid_set, loss)}
+            history.append(record)
+            write_text_atomic(metrics_path, "".join(json.dumps(m) + "\n" for m in history))
+            save_checkpoint(checkpoint, model, optimizer, epoch, step, generator)
+    plot_curves(history, run_dir / "curves.png")
+    return history[-1]
+
+
+def _advance(progress: Progress, bar: Any, epoch: int, loss: float) -> None:
+    progress.update(bar, advance=1, description=f"train (epoch {epoch + 1}, loss {loss:.4f})")
+
+
+def load_model(run_dir: Path) -> tuple[StreamingBaseline, TrainConfig, dict[str, Any]]:
+    """The trained model of a run, its config, and the extra fields of its config file."""
+    raw = yaml.safe_load((run_dir / "config.yaml").read_text())
+    extra = {key: raw.pop(key) for key in ("release", "video_root")}
+    config = TrainConfig(**raw)
+    model = StreamingBaseline(config.model_config())
+    model.load_state_dict(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["model"])
+    model.eval()
+    return model, config, extra
