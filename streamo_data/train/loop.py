@@ -192,9 +192,9 @@ def train(release_dir: Path, run_dir: Path, video_root: Path, config: TrainConfi
                 value.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
-                losses.append(float(value))
+                losses.append(value.item())
                 step += 1
-                _advance(progress, bar, epoch, float(value))
+                _advance(progress, bar, epoch, losses[-1])
             elapsed = time.perf_counter() - started
             record = {"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
                       "steps_per_s": len(losses) / elapsed, "validation": evaluate(model, valid_set, loss)}
