@@ -69,11 +69,14 @@ def stream_focal_loss(
     """The loss for a causal LM: ``logits [batch, seq, vocab]``, ``labels [batch, seq]``, shifted here
     as a causal LM does (position t predicts label t+1). ``num_items_in_batch`` overrides the divisor
     (the HF Trainer passes it under gradient accumulation)."""
-    shift_logits = logits[..., :-1, :]
-    shift_labels = labels[..., 1:].to(logits.device)
-    mask = shift_labels != ignore_index
-    targets = shift_labels[mask]
-    ce = F.cross_entropy(shift_logits[mask], targets, reduction="none")
+    # Shift the labels, not the logits: position t predicts label t+1, and the last position predicts
+    # nothing. Cross-entropy then reads the logits in place (a view), where slicing and masking them
+    # first would copy a [tokens, vocab] tensor.
+    targets_all = F.pad(labels[..., 1:].to(logits.device), (0, 1), value=ignore_index).reshape(-1)
+    ce_all = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets_all, ignore_index=ignore_index,
+                             reduction="none")
+    mask = targets_all != ignore_index
+    targets, ce = targets_all[mask], ce_all[mask]
     state_ids = torch.as_tensor(state_token_ids, device=logits.device).reshape(-1)
     weights = _focal_weights(targets, ce, state_ids, gamma, alpha)
     divisor = mask.sum() if num_items_in_batch is None else num_items_in_batch
