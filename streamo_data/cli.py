@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -29,8 +30,9 @@ app.add_typer(annotate_app, name="annotate")
 app.add_typer(convert_app, name="convert")
 app.add_typer(export_app, name="export")
 
-console = Console()
-err = Console(stderr=True)
+# Logs (CI, `make`, redirected output) get a width that fits the tables; a terminal keeps its own.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="'ray' (default) or 'local' (in-process).")]
 AddressOpt = Annotated[str | None, typer.Option("--address", help="Ray cluster address; default: a local Ray.")]
@@ -323,22 +325,30 @@ def _stats_table(stats: dict) -> Table:
     table = Table(title=f"{stats['name']}: {stats['samples']} samples{target}, {stats['frames']} frames")
     columns = ("task / source", "target", "samples", "train", "validation", "silence", "standby", "response",
                "resp/sample")
+    if not stats.get("target"):
+        columns = tuple(c for c in columns if c != "target")
     for column in columns:
         table.add_column(column, justify="left" if column == "task / source" else "right")
     for task, entry in stats["tasks"].items():
         share = entry["state_share"]
-        table.add_row(f"[bold]{task}[/bold]", str(entry["target"] or ""), str(entry["samples"]), str(entry["train"]),
-                      str(entry["validation"]), f"{share['silence']:.1%}", f"{share['standby']:.1%}",
-                      f"{share['response']:.1%}", f"{entry['responses_per_sample']:.2f}")
+        row = [f"[bold]{task}[/bold]", str(entry["target"] or ""), str(entry["samples"]), str(entry["train"]),
+               str(entry["validation"]), f"{share['silence']:.1%}", f"{share['standby']:.1%}",
+               f"{share['response']:.1%}", f"{entry['responses_per_sample']:.2f}"]
+        table.add_row(*_without_target(row, stats))
         if len(entry["sources"]) > 1:
             for source, count in entry["sources"].items():
-                table.add_row(f"  {source}", "", str(count), "", "", "", "", "", "")
+                table.add_row(*_without_target([f"  {source}", "", str(count), "", "", "", "", "", ""], stats))
     share = stats["state_share"]
-    table.add_row("[bold]all[/bold]", str(stats.get("target") or ""), str(stats["samples"]),
-                  str(sum(t["train"] for t in stats["tasks"].values())),
-                  str(sum(t["validation"] for t in stats["tasks"].values())), f"{share['silence']:.1%}",
-                  f"{share['standby']:.1%}", f"{share['response']:.1%}", f"{stats['responses_per_sample']:.2f}")
+    row = ["[bold]all[/bold]", str(stats.get("target") or ""), str(stats["samples"]),
+           str(sum(t["train"] for t in stats["tasks"].values())),
+           str(sum(t["validation"] for t in stats["tasks"].values())), f"{share['silence']:.1%}",
+           f"{share['standby']:.1%}", f"{share['response']:.1%}", f"{stats['responses_per_sample']:.2f}"]
+    table.add_row(*_without_target(row, stats))
     return table
+
+
+def _without_target(row: list[str], stats: dict) -> list[str]:
+    return row if stats.get("target") else row[:1] + row[2:]
 
 
 @app.command()
