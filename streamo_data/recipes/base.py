@@ -94,6 +94,28 @@ def read_json(path: Path) -> Any:
         return json.load(handle)
 
 
+def numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
+    """``(file:line, text)`` for every non-blank line of a line-oriented annotation file."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield f"{path.name}:{number}", line.rstrip("\n")
+
+
+def json_lines(path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(file:line, object)`` for every JSONL line that holds a JSON object; others are skipped."""
+    for where, line in numbered_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            report.skip(where, "malformed JSON line")
+            continue
+        if isinstance(record, dict):
+            yield where, record
+        else:
+            report.skip(where, "malformed line: not a JSON object")
+
+
 # ---- the video catalogue -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number
+from streamo_data.recipes.base import RawEvent, RecipeReport, number, numbered_lines
 from streamo_data.schema import EventKind
 
 
@@ -16,22 +16,18 @@ class CharadesSTA:
     kind: ClassVar[EventKind] = EventKind.ACTION
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                where = f"{path.name}:{line_number}"
-                if not line.strip():
-                    continue
-                head, separator, sentence = line.rstrip("\n").partition("##")
-                parts = head.split()
-                if not separator or len(parts) != 3:
-                    report.skip(where, "malformed line: expected 'VIDEO START END##sentence'")
-                    continue
-                try:
-                    start, end = number(parts[1]), number(parts[2])
-                except ValueError:
-                    report.skip(where, "malformed timestamp")
-                    continue
-                if not sentence.strip():
-                    report.skip(where, "empty sentence")
-                    continue
-                yield RawEvent(parts[0], start, end, sentence, self.kind, where=where)
+        for where, line in numbered_lines(path):
+            head, separator, sentence = line.partition("##")
+            parts = head.split()
+            if not separator or len(parts) != 3:
+                report.skip(where, "malformed line: expected 'VIDEO START END##sentence'")
+                continue
+            try:
+                start, end = number(parts[1]), number(parts[2])
+            except ValueError:
+                report.skip(where, "malformed timestamp")
+                continue
+            if not sentence.strip():
+                report.skip(where, "empty sentence")
+                continue
+            yield RawEvent(parts[0], start, end, sentence, self.kind, where=where)

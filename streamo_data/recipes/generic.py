@@ -17,12 +17,11 @@ Example line: {"video": "kitchen/001.mp4", "start": 3.5, "end": 9, "text": "A pe
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number
+from streamo_data.recipes.base import RawEvent, RecipeReport, json_lines, number
 from streamo_data.schema import EventKind
 
 REQUIRED = ("video", "start", "end", "text")
@@ -38,20 +37,7 @@ class GenericEvents:
                 for line_number, row in enumerate(csv.DictReader(handle), start=2):
                     yield f"{path.name}:{line_number}", {k: v for k, v in row.items() if v not in ("", None)}
             return
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path.name}:{line_number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    report.skip(where, "malformed JSON line")
-                    continue
-                if isinstance(record, dict):
-                    yield where, record
-                else:
-                    report.skip(where, "malformed line: not a JSON object")
+        yield from json_lines(path, report)
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         for where, record in self._records(path, report):

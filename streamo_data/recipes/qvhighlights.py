@@ -5,12 +5,11 @@ streaming tasks and are not carried."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number
+from streamo_data.recipes.base import RawEvent, RecipeReport, json_lines, number
 from streamo_data.schema import EventKind
 
 
@@ -19,29 +18,20 @@ class QVHighlights:
     kind: ClassVar[EventKind] = EventKind.HIGHLIGHT
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                where = f"{path.name}:{line_number}"
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    report.skip(where, "malformed JSON line")
-                    continue
-                missing = [k for k in ("query", "vid", "duration", "relevant_windows") if k not in record]
-                if missing:
-                    report.skip(where, f"missing field: {missing[0]}")
-                    continue
-                try:
-                    duration = number(record["duration"])
-                    windows = [(number(w[0]), number(w[1])) for w in record["relevant_windows"]]
-                except (TypeError, ValueError, IndexError):
-                    report.skip(where, "malformed duration or window")
-                    continue
-                if not str(record["query"]).strip():
-                    report.skip(where, "empty query")
-                    continue
-                for index, (start, end) in enumerate(windows):
-                    yield RawEvent(str(record["vid"]), start, end, str(record["query"]), self.kind,
-                                   duration_s=duration, where=f"{where}[{index}]")
+        for where, record in json_lines(path, report):
+            missing = [k for k in ("query", "vid", "duration", "relevant_windows") if k not in record]
+            if missing:
+                report.skip(where, f"missing field: {missing[0]}")
+                continue
+            try:
+                duration = number(record["duration"])
+                windows = [(number(w[0]), number(w[1])) for w in record["relevant_windows"]]
+            except (TypeError, ValueError, IndexError):
+                report.skip(where, "malformed duration or window")
+                continue
+            if not str(record["query"]).strip():
+                report.skip(where, "empty query")
+                continue
+            for index, (start, end) in enumerate(windows):
+                yield RawEvent(str(record["vid"]), start, end, str(record["query"]), self.kind,
+                               duration_s=duration, where=f"{where}[{index}]")
