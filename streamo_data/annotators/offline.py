@@ -2,9 +2,10 @@
 
 It exists so that the whole pipeline runs anywhere (CI, a laptop on a plane) and produces real,
 checkable events: for a synthetic video it reports its generator's ground truth; for any other video
-it measures motion with OpenCV (frame differencing at a few frames per second), finds where motion
-starts and stops, and describes each segment from what it measured: where in the frame it happened,
-which way it moved, and its dominant colour. Same input, same events, on every machine.
+it measures with OpenCV at a few frames per second: scene changes (a jump in the colour histogram
+between consecutive frames), and within each shot, where motion against the shot's static background
+starts and stops; each segment is described from what was measured: where in the frame it happened,
+which way it moved, its dominant colour. Same input, same events, on every machine.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "brown": (40, 75, 120), "orange": (30, 140, 240),
 }
 WHOLE_VIEW_FRACTION = 0.4
+CUT_DISTANCE = 0.5  # Bhattacharyya distance between consecutive colour histograms that marks a new shot
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,28 @@ def measure_motion(frames_rgb: np.ndarray, times_s: Sequence[float]) -> list[Mot
     return found
 
 
+def colour_histograms(frames_rgb: np.ndarray) -> np.ndarray:
+    """A normalised 8x8x8 RGB histogram per frame, at the analysis size."""
+    hists = []
+    for frame in frames_rgb:
+        small = cv2.resize(frame, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)
+        hist = cv2.calcHist([small], [0, 1, 2], None, [8, 8, 8], [0, 256, 0, 256, 0, 256])
+        hists.append(cv2.normalize(hist, hist).flatten())
+    return np.array(hists, np.float32)
+
+
+def detect_cuts(frames_rgb: np.ndarray) -> list[int]:
+    """Indices k where frame k starts a new shot (frame k-1 and k look like different scenes)."""
+    hists = colour_histograms(frames_rgb)
+    return [k for k in range(1, len(hists))
+            if cv2.compareHist(hists[k - 1], hists[k], cv2.HISTCMP_BHATTACHARYYA) > CUT_DISTANCE]
+
+
+def describe_cut(frame_rgb: np.ndarray) -> str:
+    colour = _nearest_colour(frame_rgb.reshape(-1, 3).mean(axis=0)[::-1])
+    return f"The scene cuts to a new shot, mostly {colour}."
+
+
 def describe_segment(segment: MotionSegment) -> str:
     """A caption built only from measurements, so it is true of the video by construction."""
     if not segment.centroids:
@@ -133,9 +157,15 @@ def annotate_video(record: VideoRecord, video_dir: Path, backends: Sequence[Fram
     frames, backend = read_frames_with_fallback(str(video_dir / record.path), indices, backends)
     times = [i / record.native_fps for i in indices]  # type: ignore[operator]
     provenance = Provenance(model="opencv-motion", params={"analysis_fps": f"{ANALYSIS_FPS:g}", "backend": backend})
-    return [
-        Event.create(video_id=record.video_id, duration_s=duration, start_s=round(s.start_s, 3),
-                     end_s=round(min(s.end_s, duration), 3), text=describe_segment(s), kind=EventKind.CAPTION,
-                     source="offline:motion", provenance=provenance)
-        for s in measure_motion(frames, times)
-    ]
+
+    def event(start: float, end: float, text: str) -> Event:
+        return Event.create(video_id=record.video_id, duration_s=duration, start_s=round(start, 3),
+                            end_s=round(min(end, duration), 3), text=text, kind=EventKind.CAPTION,
+                            source="offline:motion", provenance=provenance)
+
+    cuts = detect_cuts(frames)
+    events = [event(times[k], times[k], describe_cut(frames[k])) for k in cuts]
+    for first, last in zip([0, *cuts], [*cuts, len(frames)], strict=True):  # motion within each shot
+        events.extend(event(s.start_s, s.end_s, describe_segment(s))
+                      for s in measure_motion(frames[first:last], times[first:last]))
+    return events
