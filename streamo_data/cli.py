@@ -149,17 +149,8 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
                   rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
                   price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
                   executor: str, address: str | None, num_cpus: int | None) -> None:
-    import asyncio
-
-    from streamo_data.annotators.batch import run_batch
     from streamo_data.annotators.client import ClientSettings, RequestFailed
-    from streamo_data.pipelines.annotate import (
-        AnnotateOptions,
-        _cache,
-        cached_or_pending,
-        estimate,
-        run_llm_annotation,
-    )
+    from streamo_data.pipelines.annotate import AnnotateOptions, estimate, run_batch_pass, run_llm_annotation
 
     settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
                               max_attempts=max_attempts, concurrency=concurrency, requests_per_minute=rpm,
@@ -174,11 +165,9 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
                           f" ${report.estimated_cost:,.4f} at the given prices; nothing was sent")
             return
         if batch:
-            pending, count = cached_or_pending(work_dir, options)
-            console.print(f"batch: submitting {count} requests not yet cached")
-            outcome = asyncio.run(run_batch(settings, _cache(options, work_dir), pending, poll_s=2.0,
-                                            on_poll=lambda b: console.print(f"batch {b['id']}: {b['status']}")))
-            console.print(f"batch: {outcome}")
+            outcome = run_batch_pass(work_dir, options, on_poll=lambda b: console.print(
+                f"batch {b['id']}: {b['status']}"))
+            console.print(f"batch: submitted {outcome['submitted']} requests not yet cached; {outcome}")
         report = run_llm_annotation(work_dir, options, _executor(executor, address, num_cpus))
     except (RequestFailed, FileNotFoundError) as error:
         err.print(f"[red]{error}")

@@ -246,7 +246,7 @@ def test_batch_api_fills_the_cache_then_validation_runs_as_usual(work: Path, stu
                                       stub.base_url, "--api-key-env", KEY_ENV, "--batch", "--executor", "local"])
     assert result.exit_code == 0, result.output
     assert stub.state.received["batch"] == 1 and stub.state.received["chat"] == 0
-    assert "submitting 4 requests" in result.output and "cached 4" in result.output
+    assert "submitted 4 requests" in result.output and "'cached': 4" in result.output
     assert len(events_of(work, "llm:caption")) == 4
 
 

@@ -14,6 +14,7 @@ import asyncio
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Pa
                         video_dir, available_backends())
 
 
-def _cache(options: AnnotateOptions, work_dir: Path) -> RequestCache:
+def request_cache(options: AnnotateOptions, work_dir: Path) -> RequestCache:
     return RequestCache(options.cache_dir or work_dir / "llm_cache")
 
 
@@ -119,7 +120,7 @@ class AnnotatorActor:
         items = [json.loads(text) for text in batch["json"]]
 
         async def run() -> list[dict[str, Any]]:
-            client = LLMClient(self.options.settings, _cache(self.options, self.work_dir))
+            client = LLMClient(self.options.settings, request_cache(self.options, self.work_dir))
             try:
                 return await annotate_videos(_annotator(self.options, client, self.video_dir), items,
                                              self.options.window_s)
@@ -153,7 +154,7 @@ def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Execu
 
         if executor.kind == "local" or not items:
             async def run() -> list[dict[str, Any]]:
-                client = LLMClient(options.settings, _cache(options, work_dir))
+                client = LLMClient(options.settings, request_cache(options, work_dir))
                 try:
                     return await annotate_videos(_annotator(options, client, video_dir), items, options.window_s, done)
                 finally:
@@ -235,11 +236,22 @@ def estimate(work_dir: Path, options: AnnotateOptions) -> AnnotateReport:
     return report
 
 
-def cached_or_pending(work_dir: Path, options: AnnotateOptions) -> tuple[list[tuple[str, dict[str, Any]]], int]:
-    """Request bodies not yet in the cache (keyed), and how many are; for the Batch API. Decodes frames."""
+def run_batch_pass(work_dir: Path, options: AnnotateOptions, poll_s: float = 2.0,
+                   on_poll: Callable[[dict[str, Any]], None] | None = None) -> dict[str, int]:
+    """The Batch API pass: every request not yet cached goes into one batch, whose replies fill the
+    cache; the online pass that follows then validates them (and retries invalid ones) as usual."""
+    from streamo_data.annotators.batch import run_batch
+
+    pending = pending_requests(work_dir, options)
+    return asyncio.run(run_batch(options.settings, request_cache(options, work_dir), pending, poll_s=poll_s,
+                                 on_poll=on_poll))
+
+
+def pending_requests(work_dir: Path, options: AnnotateOptions) -> list[tuple[str, dict[str, Any]]]:
+    """Request bodies not yet in the cache, with their keys; for the Batch API. Decodes frames."""
     items, _ = _video_items(work_dir, options)
     annotator = _annotator(options, None, video_root(work_dir))
-    cache = _cache(options, work_dir)
+    cache = request_cache(options, work_dir)
     pending = []
     for item in items:
         video = from_row(VideoRecord, item["video"])
@@ -252,4 +264,4 @@ def cached_or_pending(work_dir: Path, options: AnnotateOptions) -> tuple[list[tu
             key = request_key(body)
             if cache.get(key) is None:
                 pending.append((key, body))
-    return pending, len(pending)
+    return pending
