@@ -289,8 +289,12 @@ def release(
     if not samples.exists():
         err.print(f"[red]{samples} does not exist: run `streamo build` (or `streamo convert raw-to-samples`)")
         raise typer.Exit(2)
-    manifest = write_release(samples, out, name=name, validation_fraction=validation_fraction,
-                             rows_per_shard=rows_per_shard, seed=seed)
+    try:
+        manifest = write_release(samples, out, name=name, validation_fraction=validation_fraction,
+                                 rows_per_shard=rows_per_shard, seed=seed)
+    except ValueError as error:
+        err.print(f"[red]{error}")
+        raise typer.Exit(2) from error
     console.print(f"release: {out} ({manifest.num_samples} samples, {len(manifest.shards)} shards)")
 
 

@@ -117,6 +117,8 @@ def write_release(
 ) -> ReleaseManifest:
     """A release from a work directory's samples.parquet (the path of `streamo build WORK_DIR`)."""
     keys = pq.read_table(samples_path, columns=["task", "video_id", "fps"])
+    if not keys.num_rows:
+        raise ValueError(f"{samples_path} holds no samples: nothing to release (see rejects.jsonl beside it)")
     videos_by_task: dict[str, set[str]] = defaultdict(set)
     for task, video_id in zip(keys["task"].to_pylist(), keys["video_id"].to_pylist(), strict=True):
         videos_by_task[task].add(video_id)

@@ -120,3 +120,12 @@ def test_a_release_rebuilt_in_place_is_never_served_stale_by_the_datasets_cache(
     after = load_dataset(str(release), "temporal_grounding", split="train", cache_dir=str(cache))
     assert before.num_rows == after.num_rows
     assert rebuilt.sample_id in after["sample_id"] and rebuilt.sample_id not in before["sample_id"]
+
+
+def test_an_empty_build_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from streamo_data.schema import StreamingSample
+    from streamo_data.tables import write_rows
+
+    write_rows(tmp_path / "samples.parquet", StreamingSample, [])
+    result = CliRunner().invoke(app, ["release", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "holds no samples" in result.output

@@ -138,3 +138,14 @@ def test_hf_trainer_with_the_focal_state_loss_on_a_tiny_random_model(tmp_path: P
     trainer = Trainer(model=model, args=args, train_dataset=data, compute_loss_func=compute)
     result = trainer.train()
     assert result.global_step == 3 and np.isfinite(result.training_loss)
+
+
+def test_a_release_without_a_validation_split_still_trains(release: Path, sample_videos: Path, features: Path,
+                                                           tmp_path: Path) -> None:
+    from streamo_data.pipelines.stages import SAMPLES
+
+    train_only = tmp_path / "train_only"
+    write_release(release.parent / SAMPLES, train_only, validation_fraction=0.0)
+    final = train(train_only, tmp_path / "run", sample_videos, TrainConfig(**{**TINY, "epochs": 1}), features,
+                  cache_dir=str(tmp_path / "hf"))
+    assert final["validation"]["states"]["response"]["support"] == 0 and np.isfinite(final["train_loss"])

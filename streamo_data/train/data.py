@@ -52,8 +52,14 @@ def to_example(row: dict[str, Any], store: FeatureStore, buckets: int, max_frame
 
 def load_examples(release_dir: Path, split: str, store: FeatureStore, buckets: int, max_frames: int,
                   config: str = "all", cache_dir: str | None = None) -> list[Example]:
-    """Rows of a release split, read with `datasets.load_dataset` as any user would."""
-    dataset = load_dataset(str(release_dir), config, split=split, cache_dir=cache_dir)
+    """Rows of a release split, read with `datasets.load_dataset` as any user would; a split the release
+    does not have (a small release may hold no validation videos) gives no examples."""
+    try:
+        dataset = load_dataset(str(release_dir), config, split=split, cache_dir=cache_dir)
+    except ValueError as error:
+        if "split" not in str(error).lower():
+            raise
+        return []
     return [to_example(row, store, buckets, max_frames)
             for row in track(dataset, description=f"features ({split})", transient=True)]
 
