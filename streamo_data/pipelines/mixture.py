@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -263,27 +264,29 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
     tasks = {task: quota.sources for task, quota in config.tasks.items()}
     items = [{"batch": k, "low": low, "high": high, "source_dirs": source_dirs, "tasks": tasks, "seed": config.seed,
               "held_out": _held_in(held_out, low, high)} for k, (low, high) in enumerate(batches)]
-    hashes: dict[str, list[int]] = defaultdict(list)
+    hashes: dict[str, list[np.ndarray]] = defaultdict(list)  # 8 bytes a candidate, not a Python int
     held_hits: Counter[str] = Counter()
     videos: Counter[str] = Counter()
     best: dict[str, list[Any]] = {}
     for result in run_stage(plan_item, items, executor, "plan"):
         for task, entry in result["tasks"].items():
-            hashes[task].extend(entry["hashes"])
+            hashes[task].append(np.array(entry["hashes"], dtype=np.uint64))
             held_hits[task] += entry["held_out"]
             videos[task] += entry["videos"]
             if entry["best"] is not None and (task not in best or entry["best"][0] < best[task][0]):
                 best[task] = entry["best"]
     extra = {best[t][1] for t in config.tasks if videos[t] >= 2 and held_hits[t] == 0 and config.validation_fraction}
-    thresholds = {}
+    thresholds, candidates = {}, {}
     for task, quota in config.tasks.items():
-        ordered = sorted(hashes[task])
-        if quota.quota == 0 or not ordered:
+        found = np.concatenate(hashes[task]) if hashes[task] else np.zeros(0, np.uint64)
+        candidates[task] = int(found.size)
+        if quota.quota == 0 or not found.size:
             thresholds[task] = -1  # hashes are never negative: nothing is taken
         else:
-            thresholds[task] = ordered[min(quota.quota, len(ordered)) - 1]
-    return Plan(stamp=stamp, batches=batches, thresholds=thresholds,
-                candidates={t: len(h) for t, h in hashes.items()}, held_out=sorted(set(held_out) | extra),
+            take = min(quota.quota, found.size)  # the take-th smallest hash is the last one taken
+            thresholds[task] = int(np.partition(found, take - 1)[take - 1])
+    return Plan(stamp=stamp, batches=batches, thresholds=thresholds, candidates=candidates,
+                held_out=sorted(set(held_out) | extra),
                 source_dirs=source_dirs)
 
 
