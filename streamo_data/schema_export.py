@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from streamo_data.io import write_text_atomic
 from streamo_data.schema import EXPORTED_MODELS
 
 
@@ -20,6 +21,6 @@ def export_schemas(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in rendered_schemas().items():
-        (out_dir / name).write_text(text, encoding="utf-8")
+        write_text_atomic(out_dir / name, text)
         written.append(out_dir / name)
     return written
