@@ -262,3 +262,42 @@ def test_ray_actor_pool_gives_the_same_events(work: Path, stub: StubServer, tmp_
         ray.shutdown()
     assert report.usage.sent == 4  # its own cache: every request went through the actors
     assert events_of(work, "llm:caption") == events_of(local_work, "llm:caption")
+
+
+def test_jobs_holding_frames_are_bounded_not_only_requests(work: Path, stub: StubServer) -> None:
+    from streamo_data.annotators.cache import RequestCache
+    from streamo_data.annotators.client import LLMClient
+    from streamo_data.annotators.llm import LLMAnnotator
+    from streamo_data.annotators.prompts import load_prompt
+    from streamo_data.pipelines.annotate import _video_items, annotate_videos
+    from streamo_data.pipelines.stages import video_root
+    from streamo_data.video.backends import available_backends
+
+    class Tracking(LLMAnnotator):
+        active = peak = 0
+
+        async def _annotate(self, job, usage):  # type: ignore[no-untyped-def]
+            Tracking.active += 1
+            Tracking.peak = max(Tracking.peak, Tracking.active)
+            try:
+                return await super()._annotate(job, usage)
+            finally:
+                Tracking.active -= 1
+
+    settings = options(stub, concurrency=2).settings
+    items, _ = _video_items(work, options(stub))
+    for item in items:
+        item["events"] = []  # no segments: 2 s windows, 10 jobs a video
+
+    async def run() -> list:
+        client = LLMClient(settings, RequestCache(work / "bounded_cache"))
+        annotator = Tracking("caption", load_prompt("caption"), settings, client, video_root(work),
+                             available_backends())
+        try:
+            return await annotate_videos(annotator, items, window_s=2.0)
+        finally:
+            await client.close()
+
+    results = asyncio.run(run())
+    assert sum(r["jobs"] for r in results) == 20
+    assert Tracking.peak == 4  # 2 x concurrency, however many jobs are queued

@@ -8,6 +8,7 @@ carry their provenance. Everything that goes wrong becomes a reject with its rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ class LLMAnnotator:
         self.kind, self.prompt, self.settings, self.client = kind, prompt, settings, client
         self.video_dir, self.backends = video_dir, backends
         self.reply_model = REPLIES[prompt.output]
+        # Jobs in progress (frames decoded and held, request pending) are bounded too, not only requests
+        # in flight: otherwise every job of a large batch would decode and hold its images up front.
+        self.job_slots = asyncio.Semaphore(2 * settings.concurrency)
         base = settings.base_url
         self.provenance = Provenance(
             model=settings.model, prompt_hash=prompt.sha256,
@@ -97,9 +101,13 @@ class LLMAnnotator:
 
     async def annotate(self, job: Job, usage: Usage) -> tuple[list[Event], list[dict[str, str]]]:
         """Events for one job, and rejects (each with the job and the reason)."""
+        async with self.job_slots:
+            return await self._annotate(job, usage)
+
+    async def _annotate(self, job: Job, usage: Usage) -> tuple[list[Event], list[dict[str, str]]]:
         assert self.client is not None, "annotate needs a client"
-        try:
-            images = self.images(job)
+        try:  # decoding blocks: off the event loop, so replies keep being read meanwhile
+            images = await asyncio.to_thread(self.images, job)
         except Exception as error:  # a decode failure is this job's problem, not the run's
             return [], [{"job": job.where, "reason": f"cannot read frames: {error}"}]
         body = self.request(job, images)
