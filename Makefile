@@ -21,8 +21,12 @@ test: $(STAMP)
 	$(BIN)/ruff check streamo_data tests bench
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP)  # every benchmark, about 10 minutes on 2 cores; figures go to BENCHMARKS.md by hand
 	$(BIN)/python bench/sampling_backends.py
+	$(BIN)/python bench/build_scale.py
+	$(BIN)/python bench/annotate_throughput.py
+	$(BIN)/python bench/focal_ablation.py
+	$(BIN)/python bench/loss_memory.py
 
 clean:
 	rm -rf $(VENV) demo_out bench/_work
