@@ -104,6 +104,7 @@ def test_ray_path_gives_the_same_result_as_in_process(sample_videos: Path, tmp_p
     try:
         assert ray.is_initialized()
         assert ray.cluster_resources().get("CPU") == 2
+        assert [node["NodeManagerAddress"] for node in ray.nodes()] == ["127.0.0.1"]  # loopback only
     finally:
         ray.shutdown()
     for name in ("videos.parquet", "events.parquet", "samples.parquet"):

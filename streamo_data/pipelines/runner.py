@@ -58,6 +58,13 @@ def ensure_ray(executor: Executor) -> None:
     if executor.address:
         ray.init(address=executor.address, **options)
     else:
+        # A local Ray listens on loopback only, so nothing of a single-machine run is reachable from the
+        # network. Ray's own switch for that is its "not a cluster" mode: the environment variable for
+        # the processes it starts, the constant for this one (it was read when ray was imported).
+        import ray._private.ray_constants as ray_constants
+
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(num_cpus=executor.num_cpus or os.cpu_count() or 1, **options)
     import ray.data
 
