@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +33,30 @@ MANIFEST = "manifest.json"
 SPLITS = ("train", "validation")
 
 
-def validation_videos(videos_by_task: dict[str, set[str]], fraction: float, seed: int) -> set[str]:
-    """Videos of the validation split, chosen in a seeded hash order so the split depends only on
-    the set of videos, never on row order. Whole videos move, so no video is in both splits; each
-    task with two or more videos gets at least one of them held out."""
-    def order(ids: set[str]) -> list[str]:
-        return sorted(ids, key=lambda v: stable_id(seed, v))
+def hash_order(video_ids: Iterable[str], seed: int) -> list[str]:
+    """Videos in a seeded hash order: the split depends only on the set of videos, never on row order."""
+    return sorted(video_ids, key=lambda v: stable_id(seed, v))
 
-    everything = order(set().union(*videos_by_task.values()) if videos_by_task else set())
-    if len(everything) < 2 or fraction <= 0:
+
+def held_out_share(video_ids: Iterable[str], fraction: float, seed: int) -> set[str]:
+    """The first ``fraction`` of the videos in hash order: at least one, never all, none for fewer
+    than two videos or a zero fraction."""
+    ordered = hash_order(set(video_ids), seed)
+    if len(ordered) < 2 or fraction <= 0:
         return set()
-    held = set(everything[: min(len(everything) - 1, max(1, round(fraction * len(everything))))])
+    return set(ordered[: min(len(ordered) - 1, max(1, round(fraction * len(ordered))))])
+
+
+def validation_videos(videos_by_task: dict[str, set[str]], fraction: float, seed: int) -> set[str]:
+    """Videos of the validation split. Whole videos move, so no video is in both splits; each task
+    with two or more videos gets at least one of them held out."""
+    held = held_out_share(set().union(*videos_by_task.values()) if videos_by_task else set(), fraction, seed)
+    if not held:
+        return held
     for task in sorted(videos_by_task):
         ids = videos_by_task[task]
         if len(ids) >= 2 and not ids & held:
-            held.add(order(ids)[0])
+            held.add(hash_order(ids, seed)[0])
     return held
 
 

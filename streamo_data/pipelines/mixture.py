@@ -39,7 +39,7 @@ from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reasons import reason_key
 from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.release import ShardWriter, publish
+from streamo_data.release import ShardWriter, held_out_share, publish
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
 from streamo_data.tables import SAMPLE_FEATURES, from_row, to_row
 from streamo_data.tasks import BUILDERS, NO_FRAME_LEFT, task_rng, usable_events
@@ -255,11 +255,7 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
     video_ids = _all_video_ids(source_dirs)
     step = config.videos_per_batch
     batches = [(video_ids[i], video_ids[min(i + step, len(video_ids)) - 1]) for i in range(0, len(video_ids), step)]
-    ranked = sorted(video_ids, key=lambda v: candidate_hash(config.seed, v))
-    count = min(len(ranked) - 1, round(config.validation_fraction * len(ranked))) if len(ranked) > 1 else 0
-    if config.validation_fraction > 0 and len(ranked) > 1:
-        count = max(1, count)
-    held_out = sorted(ranked[:count])
+    held_out = sorted(held_out_share(video_ids, config.validation_fraction, config.seed))
 
     tasks = {task: quota.sources for task, quota in config.tasks.items()}
     items = [{"batch": k, "low": low, "high": high, "source_dirs": source_dirs, "tasks": tasks, "seed": config.seed,

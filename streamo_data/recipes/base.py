@@ -89,6 +89,11 @@ def number(value: Any) -> float:
     return result
 
 
+def optional_number(mapping: dict[str, Any], key: str) -> float | None:
+    """``mapping[key]`` as a number when present (ValueError/TypeError when malformed), else None."""
+    return number(mapping[key]) if key in mapping else None
+
+
 def read_json(path: Path) -> Any:
     with path.open(encoding="utf-8") as handle:
         return json.load(handle)

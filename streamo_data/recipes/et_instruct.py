@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number, read_json
+from streamo_data.recipes.base import RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
 TIMESTAMP = r"(?:<vid>|\d+(?:\.\d+)?)"
@@ -78,7 +78,7 @@ class ETInstruct:
 
     def _events(self, record: dict[str, Any], where: str, report: RecipeReport) -> Iterator[RawEvent]:
         task, video = record["task"], str(record["video"])
-        duration = number(record["duration"]) if "duration" in record else None
+        duration = optional_number(record, "duration")
         human, answer = _turns(record)
         if task in GROUNDING:
             quoted = QUOTED.search(human)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, json_lines, number
+from streamo_data.recipes.base import RawEvent, RecipeReport, json_lines, number, optional_number
 from streamo_data.schema import EventKind
 
 REQUIRED = ("video", "start", "end", "text")
@@ -47,7 +47,7 @@ class GenericEvents:
                 continue
             try:
                 start, end = number(record["start"]), number(record["end"])
-                duration = number(record["duration"]) if "duration" in record else None
+                duration = optional_number(record, "duration")
                 kind = EventKind(record.get("kind", "caption"))
             except ValueError as error:
                 report.skip(where, f"malformed value: {error}")

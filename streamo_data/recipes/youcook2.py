@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number, read_json
+from streamo_data.recipes.base import RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
 
@@ -24,7 +24,7 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
             report.skip(where, f"missing field: {items_key}")
             continue
         try:
-            duration = number(entry["duration"]) if "duration" in entry else None
+            duration = optional_number(entry, "duration")
         except (TypeError, ValueError):
             report.skip(where, "malformed duration")
             continue
