@@ -80,15 +80,7 @@ def write_rows(path: Path, model: type[BaseModel], rows: Iterable[dict[str, Any]
     return table.num_rows
 
 
-def write_models(path: Path, models: Iterable[BaseModel], model: type[BaseModel]) -> int:
-    return write_rows(path, model, (to_row(m) for m in models))
-
-
 def iter_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
     """Rows of a Parquet file, a batch at a time, so memory stays flat whatever its size."""
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
         yield from batch.to_pylist()
-
-
-def read_models(path: Path, model: type[M]) -> list[M]:
-    return [from_row(model, row) for row in iter_rows(path)] if path.exists() else []
