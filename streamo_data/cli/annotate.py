@@ -1,0 +1,101 @@
+"""`streamo annotate ...`: the offline annotator and the LLM annotators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, console, err, make_executor, print_summary
+
+annotate_app = typer.Typer(help="Run annotators over ingested videos, writing events.parquet.", no_args_is_help=True)
+
+
+@annotate_app.command("offline")
+def annotate_offline(
+    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    backend: str = "decord",
+    force: bool = False,
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """Deterministic events with no network: generator truth, or OpenCV motion measurements."""
+    from streamo_data.pipelines.stages import run_annotate_offline
+
+    summary = run_annotate_offline(work_dir, make_executor(executor, address, num_cpus), backend, force)
+    print_summary(f"annotate offline -> {work_dir / 'events.parquet'}", summary)
+
+
+def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, api_key_env: str, concurrency: int,
+                  rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
+                  price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
+                  executor: str, address: str | None, num_cpus: int | None) -> None:
+    from streamo_data.annotators.client import ClientSettings, RequestFailed
+    from streamo_data.pipelines.annotate import AnnotateOptions, estimate, run_batch_pass, run_llm_annotation
+
+    settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
+                              max_attempts=max_attempts, concurrency=concurrency, requests_per_minute=rpm,
+                              tokens_per_minute=tpm, price_input_per_million=price_in,
+                              price_output_per_million=price_out)
+    options = AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window, actors=actors)
+    try:
+        if dry_run:
+            report = estimate(work_dir, options)
+            console.print(f"dry run: {report.videos} videos, {report.jobs} requests (more if replies need their"
+                          f" one retry), about {report.estimated_tokens:,} tokens, about"
+                          f" ${report.estimated_cost:,.4f} at the given prices; nothing was sent")
+            return
+        if batch:
+            outcome = run_batch_pass(work_dir, options, on_poll=lambda b: console.print(
+                f"batch {b['id']}: {b['status']}"))
+            console.print(f"batch: submitted {outcome['submitted']} requests not yet cached; {outcome}")
+        report = run_llm_annotation(work_dir, options, make_executor(executor, address, num_cpus))
+    except (RequestFailed, FileNotFoundError) as error:
+        err.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    usage = report.usage
+    console.print(f"annotate {kind}: {report.jobs} jobs on {report.videos} videos -> {report.events} events;"
+                  f" requests sent {usage.sent}, cached {usage.cached}, failed {usage.failed}, retries"
+                  f" {usage.retries}; tokens {usage.prompt_tokens:,} in / {usage.completion_tokens:,} out;"
+                  f" cost ${usage.cost(settings):,.4f}")
+    for reason, count in report.rejects.most_common():
+        console.print(f"[yellow]rejected[/yellow] {count}× {reason}")
+
+
+def _register_llm_command(kind: str, summary: str) -> None:
+    def command(
+        work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+        model: Annotated[str, typer.Option(help="Model name as the endpoint knows it.")],
+        base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g."
+                                                     " http://localhost:8000/v1 (default: OpenAI).")] = None,
+        api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key"
+                                                 " ('' for servers that need none).")] = "OPENAI_API_KEY",
+        concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
+        rpm: Annotated[float | None, typer.Option(help="Requests per minute limit.")] = None,
+        tpm: Annotated[float | None, typer.Option(help="Tokens per minute limit.")] = None,
+        timeout: Annotated[float, typer.Option(help="Seconds before a request is retried.")] = 60.0,
+        max_attempts: int = 5,
+        price_in: Annotated[float, typer.Option(help="USD per million input tokens, for the report.")] = 0.0,
+        price_out: Annotated[float, typer.Option(help="USD per million output tokens.")] = 0.0,
+        window: Annotated[float, typer.Option(help="Caption windows (s) for videos without events.")] = 10.0,
+        prompts: Annotated[Path | None, typer.Option(help="Folder of prompt templates (default: annotators/).")]
+        = None,
+        dry_run: Annotated[bool, typer.Option(help="Estimate requests and tokens; send nothing.")] = False,
+        batch: Annotated[bool, typer.Option(help="Use the OpenAI Batch API, then validate as usual.")] = False,
+        actors: Annotated[int, typer.Option(help="Ray actors (clients) sharing the concurrency.")] = 2,
+        executor: ExecutorOpt = "ray",
+        address: AddressOpt = None,
+        num_cpus: CpusOpt = None,
+    ) -> None:
+        _llm_annotate(kind, work_dir, model, base_url, api_key_env, concurrency, rpm, tpm, timeout, max_attempts,
+                      price_in, price_out, window, prompts, dry_run, batch, actors, executor, address, num_cpus)
+
+    command.__doc__ = summary
+    annotate_app.command(kind)(command)
+
+
+_register_llm_command("caption", "Caption each event segment (or fixed windows) with a vision LLM.")
+_register_llm_command("narration", "Frame-by-frame running commentary: when something new starts, and what.")
+_register_llm_command("qa", "Time-sensitive and offline QA pairs with the time span of their evidence.")

