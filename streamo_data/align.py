@@ -17,6 +17,14 @@ times, so that what we render is byte-for-byte what its trainer expects, and gen
   reference. Where that would lose an answer (overwritten by a later span's standby, two answers on
   one frame, an answer past the last frame) the reference silently drops it; here it is an *issue*,
   reported with its reason, and a sample with issues does not validate.
+* **The last-frame rule** (our paths, not the reference's): an answer due after the last frame is said on
+  the last frame, so that an event whose evidence ends in the video's last sampled frame (or in the
+  tail after it) is never lost. :func:`place_span` and :func:`place_instant` move such an answer: a span
+  keeps its start and has its end moved back to ``(num_frames - 1) / fps`` (the end of the next-to-last
+  frame), so its frames stay standby and the last frame answers; a span that starts on the last frame
+  becomes an instant answer there. The turn is rewritten rather than the rule bent, so that the raw
+  annotation we write still renders, through the reference converter, to exactly our labels. An
+  event that starts after the last frame is never seen on the stream and cannot be placed.
 * A question asked after its evidence (the answer frame precedes the question frame) is allowed, as
   in the reference: the reference also shows the first question on frame 0 (see
   :mod:`streamo_data.stream_format`), so the model has seen it before the answer.
@@ -63,6 +71,46 @@ def answer_frame(response: ResponseLike, fps: float) -> int | None:
     if response.time is not None:
         return frame_of(response.time, fps)
     return None
+
+
+def frame_end(frame: int, fps: float) -> float:
+    """The latest time that :func:`frame_of` maps to ``frame``: the inverse used to read times back
+    off predicted labels (a standby run starting on frame ``a`` means evidence from ``frame_end(a)``)."""
+    return (frame + 1) / fps
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a response goes on the frame grid: a span (``st_time``, ``end_time``) or an instant
+    ``time``; ``moved`` says that the last-frame rule changed it."""
+
+    st_time: float | None = None
+    end_time: float | None = None
+    time: float | None = None
+    moved: bool = False
+
+
+def place_span(st_time: float, end_time: float, num_frames: int, fps: float) -> Placement | None:
+    """A span answer under the last-frame rule; None when it starts after the last frame."""
+    last = num_frames - 1
+    if frame_of(st_time, fps) > last:
+        return None
+    if frame_of(end_time, fps) + 1 <= last:
+        return Placement(st_time=st_time, end_time=end_time)
+    moved_end = last / fps
+    if last >= 1 and st_time <= moved_end:
+        return Placement(st_time=st_time, end_time=moved_end, moved=True)
+    return Placement(time=min(end_time, num_frames / fps), moved=True)
+
+
+def place_instant(time_s: float, seen_from: float, num_frames: int, fps: float) -> Placement | None:
+    """An instant answer at ``time_s`` about evidence that starts at ``seen_from``, under the last-frame
+    rule; None when the evidence starts after the last frame."""
+    if frame_of(seen_from, fps) > num_frames - 1:
+        return None
+    if frame_of(time_s, fps) <= num_frames - 1:
+        return Placement(time=time_s)
+    return Placement(time=num_frames / fps, moved=True)
 
 
 def format_seconds(seconds: float) -> str:

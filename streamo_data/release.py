@@ -49,7 +49,9 @@ def held_out_share(video_ids: Iterable[str], fraction: float, seed: int) -> set[
 
 def validation_videos(videos_by_task: dict[str, set[str]], fraction: float, seed: int) -> set[str]:
     """Videos of the validation split. Whole videos move, so no video is in both splits; each task
-    with two or more videos gets at least one of them held out."""
+    with two or more videos gets at least one of them held out, and no task is left without a train
+    video (``load_dataset(..., split="train")`` must work for every task): where the two conflict,
+    train wins and that task's validation may stay empty."""
     held = held_out_share(set().union(*videos_by_task.values()) if videos_by_task else set(), fraction, seed)
     if not held:
         return held
@@ -57,6 +59,10 @@ def validation_videos(videos_by_task: dict[str, set[str]], fraction: float, seed
         ids = videos_by_task[task]
         if len(ids) >= 2 and not ids & held:
             held.add(hash_order(ids, seed)[0])
+    for task in sorted(videos_by_task):
+        ids = videos_by_task[task]
+        if ids and ids <= held:
+            held.discard(hash_order(ids, seed)[0])
     return held
 
 

@@ -11,7 +11,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from streamo_data.align import State, align
 
@@ -21,7 +21,15 @@ METADATA_BACKEND = "metadata"
 TIME_TOLERANCE_S = 0.05
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
-Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+TIME_DECIMALS = 6  # a microsecond: finer than any frame grid, coarse enough to erase float noise
+
+
+def _canonical_seconds(value: float) -> float:
+    """Times are kept to the microsecond, so 0.1 + 0.2 and 0.3 are one time (and one content hash)."""
+    return round(float(value), TIME_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False), AfterValidator(_canonical_seconds)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
 
@@ -56,6 +64,9 @@ class VideoRecord(_Model):
     num_frames: int | None = Field(default=None, gt=0, description="Sampled frames at sample_fps.")
     frame_indices: list[int] | None = Field(default=None, description="Native index of each sampled frame.")
     backend: str | None = None
+    variable_frame_rate: bool | None = Field(
+        default=None, description="True when frame durations vary, so frame_indices were chosen by frame timestamps"
+                                  " (the frame on screen at the end of each sampling window), not by index.")
 
     @model_validator(mode="after")
     def _status_matches_fields(self) -> Self:
@@ -111,6 +122,9 @@ class Event(_Model):
     kind: EventKind
     source: NonEmpty
     answer: str | None = Field(default=None, description="The answer, for kind=qa (text is the question).")
+    moment: str | None = Field(default=None, description=(
+        "Events of one source that describe the same moment (paraphrases) share this id; builders that"
+        " tell a sequence of events use one description per moment."))
     provenance: Provenance | None = None
 
     @model_validator(mode="after")
@@ -128,8 +142,8 @@ class Event(_Model):
     @classmethod
     def create(cls, **fields: Any) -> Event:
         """Build an event whose id is the hash of what it says, so re-annotation is idempotent."""
-        key = (fields["video_id"], fields["start_s"], fields["end_s"], fields["text"], fields["kind"],
-               fields["source"], fields.get("answer"))
+        key = (fields["video_id"], _canonical_seconds(fields["start_s"]), _canonical_seconds(fields["end_s"]),
+               fields["text"], fields["kind"], fields["source"], fields.get("answer"))
         return cls(event_id=stable_id(*key), **fields)
 
 
@@ -197,7 +211,11 @@ class StreamingSample(_Model):
     def create(cls, *, task: str, source: str, video_id: str, video_path: str, duration_s: float,
                fps: float, num_frames: int, questions: list[QuestionTurn],
                responses: list[ResponseTurn], video_name: str | None = None) -> StreamingSample:
-        """Derive states, answers and the content id, then validate the whole row."""
+        """Derive states, answers and the content id, then validate the whole row. Numbers are made
+        canonical first (an int or numpy fps, float noise in times), so equal content gets one id."""
+        fps, num_frames = float(fps), int(num_frames)
+        questions = [QuestionTurn.model_validate(q) for q in questions]
+        responses = [ResponseTurn.model_validate(r) for r in responses]
         alignment = align(questions, responses, num_frames, fps)
         return cls(
             sample_id=cls.content_id(task, source, video_id, fps, num_frames, questions, responses),

@@ -27,12 +27,13 @@ VIDEO_FEATURES = Features({
     "duration_s": Value("float64"), "native_fps": Value("float64"), "num_native_frames": Value("int64"),
     "width": Value("int32"), "height": Value("int32"), "sample_fps": Value("float64"),
     "num_frames": Value("int32"), "frame_indices": [Value("int64")], "backend": Value("string"),
+    "variable_frame_rate": Value("bool"),
 })
 
 EVENT_FEATURES = Features({
     "event_id": Value("string"), "video_id": Value("string"), "duration_s": Value("float64"),
     "start_s": Value("float64"), "end_s": Value("float64"), "text": Value("string"), "kind": Value("string"),
-    "source": Value("string"), "answer": Value("string"),
+    "source": Value("string"), "answer": Value("string"), "moment": Value("string"),
     "provenance": Value("string"),  # JSON: its params differ per annotator, a struct would not hold them
 })
 

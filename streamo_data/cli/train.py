@@ -67,5 +67,6 @@ def evaluate(
     console.print(table)
     timing = report["timing"]
     console.print(f"response timing: mean |error| {timing['mean_abs_frames']:.2f} frames, median"
-                  f" {timing['median_abs_frames']:.1f}, within 1 frame {timing['within_1_frame']:.1%}, missed"
-                  f" {timing['missed']} of {timing['responses']}")
+                  f" {timing['median_abs_frames']:.1f}, within 1 frame {timing['within_1_frame']:.1%} of true responses"
+                  f" and {timing['precision_within_1']:.1%} of predicted ones (F1 {timing['f1_within_1']:.3f}),"
+                  f" missed {timing['missed']} of {timing['responses']}, false alarms {timing['false_alarms']}")

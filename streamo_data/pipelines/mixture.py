@@ -39,10 +39,10 @@ from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reasons import reason_key
 from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.release import ShardWriter, held_out_share, publish
+from streamo_data.release import ShardWriter, publish, validation_videos
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
 from streamo_data.tables import SAMPLE_FEATURES, from_row, to_row
-from streamo_data.tasks import BUILDERS, NO_FRAME_LEFT, task_rng, usable_events
+from streamo_data.tasks import BUILDERS, task_rng
 
 PART_SCHEMA = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string()))
 
@@ -190,36 +190,18 @@ def _allowed(events: list[Event], sources: list[str] | None) -> list[Event]:
     return events if sources is None else [e for e in events if e.source in sources]
 
 
-def load_usable_batch(source_dirs: list[str], low: str, high: str) -> tuple[
-        list[tuple[VideoRecord, list[Event]]], int]:
-    """load_batch with each video's events cut to those a stream can answer; and how many were cut."""
-    batch, cut = [], 0
-    for video, events in load_batch(source_dirs, low, high):
-        usable, unusable = usable_events(video, events)
-        batch.append((video, usable))
-        cut += unusable
-    return batch, cut
-
-
 # ---- stage 2: plan -------------------------------------------------------------------------------------
 
 def plan_item(item: dict[str, Any]) -> list[dict[str, Any]]:
-    """Candidate hashes per task for one batch, and what the split guarantee needs to know."""
-    held_out = set(item["held_out"])
-    found: dict[str, dict[str, Any]] = {}
-    batch, _ = load_usable_batch(item["source_dirs"], item["low"], item["high"])
-    for video, events in batch:
+    """Per task, the hash of every candidate of one batch and the rank hash of its video."""
+    found: dict[str, dict[str, list[int]]] = {}
+    for video, events in load_batch(item["source_dirs"], item["low"], item["high"]):
+        rank = candidate_hash(item["seed"], video.video_id)
         for task, sources in item["tasks"].items():
-            entry = found.setdefault(task, {"hashes": [], "held_out": 0, "videos": 0, "best": None})
-            candidates = BUILDERS[task]().candidates(video, _allowed(events, sources))
-            if not candidates:
-                continue
-            entry["videos"] += 1
-            entry["held_out"] += video.video_id in held_out
-            entry["hashes"].extend(candidate_hash(item["seed"], c.key) for c in candidates)
-            rank = candidate_hash(item["seed"], video.video_id)
-            if entry["best"] is None or rank < entry["best"][0]:
-                entry["best"] = [rank, video.video_id]
+            entry = found.setdefault(task, {"hashes": [], "videos": []})
+            for candidate in BUILDERS[task]().candidates(video, _allowed(events, sources)):
+                entry["hashes"].append(candidate_hash(item["seed"], candidate.key))
+                entry["videos"].append(rank)
     return [{"batch": item["batch"], "tasks": found}]
 
 
@@ -252,38 +234,38 @@ def _all_video_ids(source_dirs: list[str]) -> list[str]:
 
 
 def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executor: Executor) -> Plan:
+    """Quotas by candidate hash, then the split over the videos that the chosen candidates come from,
+    by the same rule as a work-dir release (:func:`streamo_data.release.validation_videos`): whole
+    videos, each task with samples in both splits where it has two or more videos."""
     video_ids = _all_video_ids(source_dirs)
     step = config.videos_per_batch
     batches = [(video_ids[i], video_ids[min(i + step, len(video_ids)) - 1]) for i in range(0, len(video_ids), step)]
-    held_out = sorted(held_out_share(video_ids, config.validation_fraction, config.seed))
-
     tasks = {task: quota.sources for task, quota in config.tasks.items()}
-    items = [{"batch": k, "low": low, "high": high, "source_dirs": source_dirs, "tasks": tasks, "seed": config.seed,
-              "held_out": _held_in(held_out, low, high)} for k, (low, high) in enumerate(batches)]
-    hashes: dict[str, list[np.ndarray]] = defaultdict(list)  # 8 bytes a candidate, not a Python int
-    held_hits: Counter[str] = Counter()
-    videos: Counter[str] = Counter()
-    best: dict[str, list[Any]] = {}
+    items = [{"batch": k, "low": low, "high": high, "source_dirs": source_dirs, "tasks": tasks, "seed": config.seed}
+             for k, (low, high) in enumerate(batches)]
+    # 16 bytes a candidate (its hash and its video's), not Python ints
+    hashes: dict[str, list[np.ndarray]] = defaultdict(list)
+    videos: dict[str, list[np.ndarray]] = defaultdict(list)
     for result in run_stage(plan_item, items, executor, "plan"):
         for task, entry in result["tasks"].items():
             hashes[task].append(np.array(entry["hashes"], dtype=np.uint64))
-            held_hits[task] += entry["held_out"]
-            videos[task] += entry["videos"]
-            if entry["best"] is not None and (task not in best or entry["best"][0] < best[task][0]):
-                best[task] = entry["best"]
-    extra = {best[t][1] for t in config.tasks if videos[t] >= 2 and held_hits[t] == 0 and config.validation_fraction}
-    thresholds, candidates = {}, {}
+            videos[task].append(np.array(entry["videos"], dtype=np.uint64))
+    id_of_rank = {candidate_hash(config.seed, v): v for v in video_ids}
+    thresholds, candidates, chosen_videos = {}, {}, {}
     for task, quota in config.tasks.items():
         found = np.concatenate(hashes[task]) if hashes[task] else np.zeros(0, np.uint64)
         candidates[task] = int(found.size)
         if quota.quota == 0 or not found.size:
             thresholds[task] = -1  # hashes are never negative: nothing is taken
-        else:
-            take = min(quota.quota, found.size)  # the take-th smallest hash is the last one taken
-            thresholds[task] = int(np.partition(found, take - 1)[take - 1])
+            chosen_videos[task] = set()
+            continue
+        take = min(quota.quota, found.size)  # the take-th smallest hash is the last one taken
+        thresholds[task] = int(np.partition(found, take - 1)[take - 1])
+        ranks = np.unique(np.concatenate(videos[task])[found <= np.uint64(thresholds[task])])
+        chosen_videos[task] = {id_of_rank[int(r)] for r in ranks}
+    held_out = validation_videos(chosen_videos, config.validation_fraction, config.seed)
     return Plan(stamp=stamp, batches=batches, thresholds=thresholds, candidates=candidates,
-                held_out=sorted(set(held_out) | extra),
-                source_dirs=source_dirs)
+                held_out=sorted(held_out), source_dirs=source_dirs)
 
 
 def _held_in(held_out: list[str], low: str, high: str) -> list[str]:
@@ -300,10 +282,7 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Make one batch's chosen candidates and write them, with their split, as one part file."""
     held_out, rows, rejects = set(item["held_out"]), [], Counter()
     made: Counter[str] = Counter()
-    batch, cut = load_usable_batch(item["source_dirs"], item["low"], item["high"])
-    if cut:
-        rejects[f"all tasks: {NO_FRAME_LEFT}"] += cut
-    for video, events in batch:
+    for video, events in load_batch(item["source_dirs"], item["low"], item["high"]):
         split = "validation" if video.video_id in held_out else "train"
         for task, sources in item["tasks"].items():
             builder = BUILDERS[task]()

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number, optional_number, read_json
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
 
 class ActivityNetCaptions:
     name: ClassVar[str] = "activitynet_captions"
     kind: ClassVar[EventKind] = EventKind.CAPTION
+    paraphrases: ClassVar[bool] = False
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -21,15 +21,19 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.moments import with_moments
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import METADATA_BACKEND, Event, EventKind, VideoRecord, VideoStatus
 from streamo_data.tables import EVENT_FEATURES, VIDEO_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
-from streamo_data.video.probe import VIDEO_EXTENSIONS, find_videos, probe_video, video_id_for
+from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for, video_stem
 
 # An end time this far past the duration is clipped to it (annotation files round differently from
 # the videos they describe); further past, the event is skipped as "past the video's duration".
 CLIP_TOLERANCE_S = 1.0
+# Charades-STA's ends exceed the Charades CSV ``length`` by up to ~1.5 s (its sentences inherit
+# Charades' own action annotations, which run past the clip): clipped within 2 s, not skipped.
+CHARADES_END_TOLERANCE_S = 2.0
 EVENTS_ROW_GROUP = 16_384
 
 
@@ -73,6 +77,8 @@ class RecipeReport:
 class Recipe(Protocol):
     name: ClassVar[str]
     kind: ClassVar[EventKind]
+    paraphrases: ClassVar[bool]  # the source describes one moment several times (see streamo_data.moments)
+    end_tolerance_s: ClassVar[float]  # an end this far past the duration is clipped to it, not skipped
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         """Items of the source file; a line it cannot use goes to ``report.skip`` with a reason."""
@@ -135,7 +141,7 @@ class VideoCatalogue:
     (probed), an ingest ``videos.parquet``, a CSV (``id`` plus ``duration``/``duration_s``/``length``,
     optionally ``path``; the Charades CSV works as is) or a JSON mapping ``{id: duration}``."""
 
-    def __init__(self, entries: dict[str, CatalogueEntry], root: Path | None = None) -> None:
+    def __init__(self, entries: dict[str, CatalogueEntry | None], root: Path | None = None) -> None:
         self.entries = entries
         self.root = root
 
@@ -151,19 +157,15 @@ class VideoCatalogue:
             return cls._from_folder(source, fps)
         suffix = source.suffix.lower()
         if suffix == ".parquet":
-            entries = {}
-            for row in iter_rows(source):
-                if row["status"] == VideoStatus.OK:
-                    key = Path(row["path"]).stem
-                    entries[key] = CatalogueEntry(row["path"], row["duration_s"], VideoRecord.model_validate(row))
-            return cls(entries)
+            return cls(by_name(CatalogueEntry(row["path"], row["duration_s"], VideoRecord.model_validate(row))
+                               for row in iter_rows(source) if row["status"] == VideoStatus.OK))
         if suffix == ".csv":
             frame = pd.read_csv(source, dtype=str, keep_default_na=False)
             duration_column = next((c for c in ("duration", "duration_s", "length") if c in frame.columns), None)
             if "id" not in frame.columns or duration_column is None:
                 raise ValueError(f"{source}: a CSV catalogue needs an 'id' column and one of duration,"
                                  " duration_s, length")
-            entries = {}
+            entries: dict[str, CatalogueEntry | None] = {}
             for row in frame.itertuples(index=False):
                 try:
                     duration = number(getattr(row, duration_column))
@@ -182,24 +184,42 @@ class VideoCatalogue:
     @classmethod
     def _from_folder(cls, folder: Path, fps: float) -> VideoCatalogue:
         backends = available_backends()
-        entries = {}
+        entries = []
         for relative in find_videos(folder):
             record = probe_video(folder, relative, fps, backends)
             if record.status is VideoStatus.OK:
-                entries[Path(relative).stem] = CatalogueEntry(relative, record.duration_s, record)  # type: ignore[arg-type]
-        return cls(entries, root=folder.resolve())
+                entries.append(CatalogueEntry(relative, record.duration_s, record))  # type: ignore[arg-type]
+        return cls(by_name(entries), root=folder.resolve())
 
     def __bool__(self) -> bool:
         return bool(self.entries)
 
     def get(self, key: str) -> CatalogueEntry | None:
-        stem = Path(key).stem if Path(key).suffix.lower() in VIDEO_EXTENSIONS else key
-        return self.entries.get(key) or self.entries.get(stem)
+        """The entry a source's video name means: exactly that id or path, else the file with that
+        name whatever its container (``x.3gp``, ``foo.`` and ``x`` all find ``x.mp4``); None when
+        unknown or when several files share the name."""
+        for candidate in (key, video_stem(key)):
+            if candidate in self.entries:
+                return self.entries[candidate]
+        return None
+
+
+def by_name(entries: Iterable[CatalogueEntry]) -> dict[str, CatalogueEntry | None]:
+    """Catalogue entries under their relative path and under their name without extension. A name
+    that several files share (``x.mp4`` and ``x.webm``) maps to None: picking one would be a guess."""
+    index: dict[str, CatalogueEntry | None] = {}
+    by_stem: dict[str, list[CatalogueEntry]] = {}
+    for entry in entries:
+        index[entry.path] = entry
+        by_stem.setdefault(video_stem(entry.path), []).append(entry)
+    for stem, found in by_stem.items():
+        index.setdefault(stem, found[0] if len(found) == 1 else None)
+    return index
 
 
 def default_path(video_key: str, template: str) -> str:
     """The relative path a video is expected at when only its id is known."""
-    if Path(video_key).suffix.lower() in VIDEO_EXTENSIONS:
+    if is_video_name(video_key):  # already a file name, whatever its container
         return video_key
     return template.format(key=video_key)
 
@@ -248,7 +268,7 @@ def run_recipe(
             continue
         end = item.end_s
         if end > duration:
-            if end > duration + CLIP_TOLERANCE_S or item.start_s >= duration:
+            if end > duration + recipe.end_tolerance_s or item.start_s >= duration:
                 report.skip(item.where, "time past the video's duration")
                 continue
             end = duration
@@ -277,6 +297,8 @@ def run_recipe(
     events = pa.Table.from_batches(batches, schema=schema)
     events = events.sort_by([("video_id", "ascending"), ("start_s", "ascending"), ("end_s", "ascending"),
                              ("event_id", "ascending")])
+    if recipe.paraphrases:
+        events = with_moments(events)
     report.events, report.videos = events.num_rows, len(video_rows)
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport
 from streamo_data.recipes.youcook2 import iter_database
 from streamo_data.schema import EventKind
 
@@ -15,6 +15,8 @@ from streamo_data.schema import EventKind
 class COIN:
     name: ClassVar[str] = "coin"
     kind: ClassVar[EventKind] = EventKind.STEP
+    paraphrases: ClassVar[bool] = False
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         yield from iter_database(path, report, "annotation", "label", self.kind, self.name)

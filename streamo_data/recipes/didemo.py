@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, read_json
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, read_json
 from streamo_data.schema import EventKind
 
 SEGMENT_S = 5.0
@@ -20,6 +20,8 @@ NUM_SEGMENTS = 6
 class DiDeMo:
     name: ClassVar[str] = "didemo"
     kind: ClassVar[EventKind] = EventKind.CAPTION
+    paraphrases: ClassVar[bool] = True  # several descriptions per moment, one per annotator
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number, optional_number, read_json
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
 TIMESTAMP = r"(?:<vid>|\d+(?:\.\d+)?)"
@@ -61,6 +61,8 @@ def _answer(text: str) -> str:
 class ETInstruct:
     name: ClassVar[str] = "et_instruct"
     kind: ClassVar[EventKind] = EventKind.CAPTION
+    paraphrases: ClassVar[bool] = False
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

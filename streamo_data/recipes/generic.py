@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, json_lines, number, optional_number
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, json_lines, number, optional_number
 from streamo_data.schema import EventKind
 
 REQUIRED = ("video", "start", "end", "text")
@@ -30,6 +30,8 @@ REQUIRED = ("video", "start", "end", "text")
 class GenericEvents:
     name: ClassVar[str] = "generic"
     kind: ClassVar[EventKind] = EventKind.CAPTION
+    paraphrases: ClassVar[bool] = False
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def _records(self, path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
         if path.suffix.lower() == ".csv":

@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, json_lines, number
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, json_lines, number
 from streamo_data.schema import EventKind
 
 
 class QVHighlights:
     name: ClassVar[str] = "qvhighlights"
     kind: ClassVar[EventKind] = EventKind.HIGHLIGHT
+    paraphrases: ClassVar[bool] = False
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         for where, record in json_lines(path, report):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import RawEvent, RecipeReport, number, optional_number, read_json
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
 
@@ -48,6 +48,8 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
 class YouCook2:
     name: ClassVar[str] = "youcook2"
     kind: ClassVar[EventKind] = EventKind.STEP
+    paraphrases: ClassVar[bool] = False
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         yield from iter_database(path, report, "annotations", "sentence", self.kind, self.name)

@@ -1,13 +1,12 @@
 """Task builders: one per task of the Streamo-Instruct mixture, registered by name."""
 
 from streamo_data.tasks.base import (
-    NO_FRAME_LEFT,
+    NEVER_SEEN,
     Candidate,
     Reject,
     TaskBuilder,
     build_all,
     task_rng,
-    usable_events,
 )
 from streamo_data.tasks.narration import Narration
 from streamo_data.tasks.offline_qa import OfflineQA
@@ -21,6 +20,6 @@ BUILDERS: dict[str, type] = {
 }
 
 __all__ = [
-    "BUILDERS", "NO_FRAME_LEFT", "ActionCaptioning", "Candidate", "DenseCaptioning", "Narration", "OfflineQA",
-    "Reject", "TaskBuilder", "TemporalGrounding", "TimeSensitiveQA", "build_all", "task_rng", "usable_events",
+    "BUILDERS", "NEVER_SEEN", "ActionCaptioning", "Candidate", "DenseCaptioning", "Narration", "OfflineQA",
+    "Reject", "TaskBuilder", "TemporalGrounding", "TimeSensitiveQA", "build_all", "task_rng",
 ]

@@ -9,17 +9,18 @@ an RNG seeded by the candidate's key, so a sample does not depend on what else w
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from pydantic import ValidationError
 
-from streamo_data.align import answer_frame, frame_of, lossless_order
+from streamo_data.align import answer_frame, lossless_order, place_instant, place_span
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import Event, EventKind, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord, stable_id
 
-NO_FRAME_LEFT = "event ends on the last frame: no frame is left on which to answer"
+NEVER_SEEN = "evidence starts after the last sampled frame: the stream never shows it"
 
 
 @dataclass(frozen=True)
@@ -58,22 +59,12 @@ def task_rng(seed: int, key: str, task: str) -> random.Random:
     return random.Random(stable_id(seed, key, task))
 
 
-def usable_events(video: VideoRecord, events: Sequence[Event]) -> tuple[list[Event], int]:
-    """Events that leave a frame to answer on after they end, and how many do not. An event ending on
-    the last sampled frame can be seen but never answered in a stream; builders never see it, so
-    that a mixture's quota counts only candidates that can be made."""
-    last = video.num_frames or 0
-    usable = [e for e in events if frame_of(e.end_s, video.sample_fps) + 1 < last]  # type: ignore[arg-type]
-    return usable, len(events) - len(usable)
-
-
 def build_all(builder: TaskBuilder, video: VideoRecord, events: Sequence[Event], seed: int) -> tuple[
         list[StreamingSample], list[Reject]]:
     """Every candidate of one video, made (the path without quotas)."""
     samples: list[StreamingSample] = []
-    usable, unusable = usable_events(video, events)
-    rejects = [Reject(video.video_id, builder.name, NO_FRAME_LEFT)] * unusable
-    for candidate in builder.candidates(video, usable):
+    rejects: list[Reject] = []
+    for candidate in builder.candidates(video, events):
         sample, problems = builder.make(video, candidate, task_rng(seed, candidate.key, builder.name))
         rejects.extend(problems)
         if sample is not None:
@@ -81,15 +72,54 @@ def build_all(builder: TaskBuilder, video: VideoRecord, events: Sequence[Event],
     return samples, rejects
 
 
-def by_source(events: Iterable[Event], kinds: frozenset[EventKind]) -> dict[str, list[Event]]:
+def normalized(text: str) -> str:
+    """Text as a key: case, punctuation and spacing do not make two descriptions different
+    ("light goes out" and "Light goes out." are one query, one sample)."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def one_per_moment(events: Sequence[Event]) -> list[Event]:
+    """One description per moment (see :mod:`streamo_data.moments`): the member with the smallest hash
+    of its id, so the choice is fixed yet spread over annotators; events without a moment stay."""
+    chosen: dict[str, Event] = {}
+    for event in events:
+        moment = event.moment or event.event_id
+        if moment not in chosen or stable_id(moment, event.event_id) < stable_id(moment, chosen[moment].event_id):
+            chosen[moment] = event
+    keep = {id(e) for e in chosen.values()}
+    return [e for e in events if id(e) in keep]
+
+
+def by_source(events: Iterable[Event], kinds: frozenset[EventKind], moments: bool = False) -> dict[
+        str, list[Event]]:
     """Events of the given kinds grouped per source, each group in time order. Sources are not mixed
-    in one sample: two annotators describe the same video at different granularities."""
+    in one sample: two annotators describe the same video at different granularities. With
+    ``moments``, paraphrases of one moment count once (for builders that tell a sequence)."""
     groups: dict[str, list[Event]] = {}
     for event in events:
         if event.kind in kinds:
             groups.setdefault(event.source, []).append(event)
-    return {source: sorted(group, key=lambda e: (e.start_s, e.end_s, e.text))
-            for source, group in sorted(groups.items())}
+    ordered = {source: sorted(group, key=lambda e: (e.start_s, e.end_s, e.text))
+               for source, group in sorted(groups.items())}
+    return {source: one_per_moment(group) for source, group in ordered.items()} if moments else ordered
+
+
+def drop_repeats(events: Sequence[Event]) -> list[Event]:
+    """Events in time order without an immediate repeat of the same text (COIN lists one step twice
+    in a row): an answer that is meant to change is never said twice in a row."""
+    kept: list[Event] = []
+    for event in events:
+        if not kept or normalized(kept[-1].text) != normalized(event.text):
+            kept.append(event)
+    return kept
+
+
+def instruction(rng: random.Random, templates: Sequence[str], step_templates: Sequence[str],
+                events: Sequence[Event]) -> str:
+    """An instruction template; those that speak of steps, tasks or how-to videos only for events that
+    are steps of a procedure (COIN, YouCook2), never for, say, a Charades home video."""
+    steps = all(e.kind is EventKind.STEP for e in events)
+    return rng.choice([*templates, *step_templates] if steps else list(templates))
 
 
 def format_time(seconds: float) -> str:
@@ -118,27 +148,50 @@ def merge_same_frame(responses: list[ResponseTurn], fps: float) -> list[Response
     return merged
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a builder wants said, before the frame grid is known: about evidence that starts at
+    ``seen_from``, either once its span ends at ``end_s`` (standby until then) or at the instant ``at``."""
+
+    content: str
+    seen_from: float
+    end_s: float | None = None
+    at: float | None = None
+
+    def placed(self, num_frames: int, fps: float) -> ResponseTurn | None:
+        """The response turn under the last-frame rule of :mod:`streamo_data.align`, or None."""
+        if self.end_s is not None:
+            where = place_span(self.seen_from, self.end_s, num_frames, fps)
+        else:
+            where = place_instant(self.at if self.at is not None else self.seen_from, self.seen_from, num_frames, fps)
+        if where is None:
+            return None
+        return ResponseTurn(content=self.content, st_time=where.st_time, end_time=where.end_time, time=where.time)
+
+
 def assemble(
-    task: str, video: VideoRecord, source: str, question: str, responses: list[ResponseTurn],
+    task: str, video: VideoRecord, source: str, question: str, answers: Sequence[Answer],
     question_time: float = 0.0,
 ) -> tuple[StreamingSample | None, list[Reject]]:
-    """The common end of every builder: drop answers that would fall past the last frame (each one a
-    counted reject), merge answers due on one frame, order them so none is lost, and validate."""
+    """The common end of every builder: place each answer on the frame grid (an answer due after the
+    last frame is said on the last frame; one whose evidence is never shown is a counted reject),
+    merge answers due on one frame, order them so none is lost, and validate."""
     rejects: list[Reject] = []
-    fps, last = video.sample_fps, video.num_frames  # type: ignore[assignment]
-    kept = []
-    for response in responses:
-        if (answer_frame(response, fps) or 0) < last:  # type: ignore[arg-type,operator]
-            kept.append(response)
+    fps, num_frames = video.sample_fps, video.num_frames
+    placed = []
+    for answer in answers:
+        response = answer.placed(num_frames, fps)  # type: ignore[arg-type]
+        if response is None:
+            rejects.append(Reject(video.video_id, task, NEVER_SEEN))
         else:
-            rejects.append(Reject(video.video_id, task, NO_FRAME_LEFT))
-    if not kept:
+            placed.append(response)
+    if not placed:
         return None, rejects
-    merged = merge_same_frame(kept, fps)  # type: ignore[arg-type]
+    merged = merge_same_frame(placed, fps)  # type: ignore[arg-type]
     ordered = [merged[i] for i in lossless_order(merged, fps)]  # type: ignore[arg-type]
     return validated(lambda: StreamingSample.create(
         task=task, source=source, video_id=video.video_id, video_path=video.path, duration_s=video.duration_s,
-        fps=fps, num_frames=video.num_frames, questions=[QuestionTurn(content=question, time=question_time)],
+        fps=fps, num_frames=num_frames, questions=[QuestionTurn(content=question, time=question_time)],
         responses=ordered), video, task, rejects)
 
 

@@ -8,8 +8,8 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from streamo_data.schema import Event, EventKind, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Candidate, Reject, assemble, by_source
+from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
+from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source
 
 NARRATED = frozenset({EventKind.NARRATION, EventKind.CAPTION})
 MIN_EVENTS = 2  # commentary on a single event is dense captioning, not narration
@@ -32,10 +32,10 @@ class Narration:
 
     def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
         return [Candidate(f"{video.video_id}/{self.name}/{source}", source, tuple(group))
-                for source, group in by_source(events, NARRATED).items() if len(group) >= MIN_EVENTS]
+                for source, group in by_source(events, NARRATED, moments=True).items() if len(group) >= MIN_EVENTS]
 
     def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
             StreamingSample | None, list[Reject]]:
         lag = 1.0 / video.sample_fps  # type: ignore[operator]
-        responses = [ResponseTurn(content=e.text, time=min(e.start_s + lag, e.end_s)) for e in candidate.events]
-        return assemble(self.name, video, candidate.source, rng.choice(self.templates), responses)
+        answers = [Answer(e.text, seen_from=e.start_s, at=min(e.start_s + lag, e.end_s)) for e in candidate.events]
+        return assemble(self.name, video, candidate.source, rng.choice(self.templates), answers)

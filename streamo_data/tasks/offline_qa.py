@@ -1,8 +1,9 @@
-"""Offline QA: a question about the video, answered once, as soon as all of its evidence has been seen.
+"""Offline QA: a question about the video, answered as soon as all of its evidence has been seen (at
+each occurrence, when the same question fits several moments of one video).
 
 Questions come from qa events (annotated or generated QA pairs with their evidence span), and from
-consecutive events of one source ("what happens right after X?", evidence from the start of X to the
-end of what follows it).
+consecutive moments of one source ("what happens right after X?", evidence from the start of X to the
+end of what follows it; paraphrases of X are one moment, never an answer to it).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from streamo_data.schema import Event, EventKind, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Candidate, Reject, assemble, by_source
+from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
+from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, normalized
 
 SEQUENTIAL = frozenset({EventKind.ACTION, EventKind.STEP, EventKind.CAPTION})
 
@@ -33,28 +34,38 @@ class OfflineQA:
     )
 
     def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
-        answers: dict[tuple[str, str], set[str | None]] = {}
-        for e in events:
-            if e.kind is EventKind.QA:
-                answers.setdefault((e.source, e.text), set()).add(e.answer)
-        # a question whose answer changes over the video is time-sensitive, not offline
-        found = [Candidate(f"{video.video_id}/{self.name}/{e.source}/{e.event_id}", e.source, (e,))
-                 for e in events if e.kind is EventKind.QA and len(answers[(e.source, e.text)]) == 1]
-        for source, group in by_source(events, SEQUENTIAL).items():
+        """One candidate per distinct question (as :func:`normalized` text) and source, answered at
+        every occurrence of its evidence in one sample, as grounding does: two samples asking the
+        same question of one video would teach contradicting labels for the same frames."""
+        found = []
+        for source, group in by_source(events, frozenset({EventKind.QA})).items():
+            by_question: dict[str, list[Event]] = {}
+            for event in group:
+                by_question.setdefault(normalized(event.text), []).append(event)
+            for question, occurrences in by_question.items():
+                # a question whose answer changes over the video is time-sensitive, not offline
+                if len({normalized(e.answer or "") for e in occurrences}) == 1:
+                    found.append(Candidate(f"{video.video_id}/{self.name}/{source}/qa/{question}", source,
+                                           tuple(occurrences)))
+        for source, group in by_source(events, SEQUENTIAL, moments=True).items():
+            after_of: dict[str, list[Event]] = {}
             for before, after in zip(group, group[1:], strict=False):
-                if after.start_s >= before.start_s and after.end_s >= before.end_s and after.text != before.text:
-                    key = f"{video.video_id}/{self.name}/{source}/{before.event_id}>{after.event_id}"
-                    found.append(Candidate(key, source, (before, after)))
+                if (after.start_s >= before.start_s and after.end_s >= before.end_s
+                        and normalized(after.text) != normalized(before.text)):
+                    after_of.setdefault(normalized(before.text), []).extend((before, after))
+            for before_text, pairs in after_of.items():
+                found.append(Candidate(f"{video.video_id}/{self.name}/{source}/next/{before_text}", source,
+                                       tuple(pairs)))
         return found
 
     def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
             StreamingSample | None, list[Reject]]:
-        if len(candidate.events) == 1:
-            event = candidate.events[0]
-            question, answer, start, end = event.text, event.answer, event.start_s, event.end_s
-        else:
-            before, after = candidate.events
-            question = rng.choice(self.templates).format(before=before.text.rstrip("."))
-            answer, start, end = after.text, before.start_s, after.end_s
-        response = ResponseTurn(content=answer, st_time=start, end_time=end)  # type: ignore[arg-type]
-        return assemble(self.name, video, candidate.source, question, [response])
+        events = candidate.events
+        if events[0].kind is EventKind.QA:
+            question = events[0].text
+            answers = [Answer(e.answer, seen_from=e.start_s, end_s=e.end_s) for e in events]  # type: ignore[arg-type]
+        else:  # (before, after) pairs, flattened
+            question = rng.choice(self.templates).format(before=events[0].text.rstrip("."))
+            answers = [Answer(after.text, seen_from=before.start_s, end_s=after.end_s)
+                       for before, after in zip(events[::2], events[1::2], strict=True)]
+        return assemble(self.name, video, candidate.source, question, answers)

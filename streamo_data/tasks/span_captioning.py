@@ -8,23 +8,26 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from streamo_data.schema import Event, EventKind, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Candidate, Reject, assemble, by_source
+from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
+from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, instruction
 
 
 class SpanCaptioning:
     name: ClassVar[str]
     kinds: ClassVar[frozenset[EventKind]]
     templates: ClassVar[tuple[str, ...]]
+    step_templates: ClassVar[tuple[str, ...]] = ()
 
     def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
+        """One sample per source, paraphrases of one moment captioned once."""
         return [Candidate(f"{video.video_id}/{self.name}/{source}", source, tuple(group))
-                for source, group in by_source(events, self.kinds).items()]
+                for source, group in by_source(events, self.kinds, moments=True).items()]
 
     def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
             StreamingSample | None, list[Reject]]:
-        responses = [ResponseTurn(content=e.text, st_time=e.start_s, end_time=e.end_s) for e in candidate.events]
-        return assemble(self.name, video, candidate.source, rng.choice(self.templates), responses)
+        answers = [Answer(e.text, seen_from=e.start_s, end_s=e.end_s) for e in candidate.events]
+        question = instruction(rng, self.templates, self.step_templates, candidate.events)
+        return assemble(self.name, video, candidate.source, question, answers)
 
 
 class DenseCaptioning(SpanCaptioning):
@@ -49,13 +52,20 @@ class ActionCaptioning(SpanCaptioning):
     kinds: ClassVar[frozenset[EventKind]] = frozenset({EventKind.ACTION, EventKind.STEP})
     templates: ClassVar[tuple[str, ...]] = (
         "Describe each action the person performs, once it is done.",
-        "Tell me every step of this procedure as soon as it is completed.",
-        "Watch and list the steps being carried out, one at a time.",
+        "Watch and list the actions being carried out, one at a time.",
         "Name each action in the video when it finishes.",
+        "Follow the activity and report every completed action.",
+        "Which actions happen in this video? Tell me each one as it completes.",
+        "Keep track of the actions and announce each one after it is finished.",
+        "Caption every action you see, once it has been carried out.",
+        "Tell me what was done each time an action is over.",
+        "Describe every action in the video right after it ends.",
+        "Each time someone finishes an action, tell me what it was.",
+    )
+    step_templates: ClassVar[tuple[str, ...]] = (
+        "Report the steps of this how-to video as they are completed.",
+        "Tell me every step of this procedure as soon as it is completed.",
         "As each step of the task ends, describe what was done.",
         "Follow the activity and report every completed step.",
-        "Which actions happen in this video? Tell me each one as it completes.",
         "Keep track of the steps and announce each one after it is finished.",
-        "Caption every action you see, once it has been carried out.",
-        "Report the steps of this how-to video as they are completed.",
     )

@@ -7,8 +7,8 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from streamo_data.schema import Event, EventKind, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Candidate, Reject, assemble, by_source, format_time
+from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
+from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, format_time, normalized
 
 GROUNDABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP, EventKind.HIGHLIGHT})
 
@@ -37,15 +37,16 @@ class TemporalGrounding:
 
     def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
         """One candidate per distinct description and source: a description that occurs several times
-        is grounded at each occurrence in one sample, as QVHighlights' multi-window queries are."""
+        (compared as :func:`normalized` text) is grounded at each occurrence in one sample, as
+        QVHighlights' multi-window queries are. Keyed by that text, so two spellings of one query
+        never become two candidates of one sample."""
         found = []
         for source, group in by_source(events, GROUNDABLE).items():
             by_text: dict[str, list[Event]] = {}
             for event in group:
-                by_text.setdefault(event.text, []).append(event)
-            for occurrences in by_text.values():
-                key = f"{video.video_id}/{self.name}/{source}/{occurrences[0].event_id}"
-                found.append(Candidate(key, source, tuple(occurrences)))
+                by_text.setdefault(normalized(event.text), []).append(event)
+            for text, occurrences in by_text.items():
+                found.append(Candidate(f"{video.video_id}/{self.name}/{source}/{text}", source, tuple(occurrences)))
         return found
 
     def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
@@ -53,6 +54,6 @@ class TemporalGrounding:
         query = candidate.events[0].text.rstrip(".")
         question = rng.choice(self.templates).format(query=query)
         answer = rng.choice(self.answers)
-        responses = [ResponseTurn(content=answer.format(start=format_time(e.start_s), end=format_time(e.end_s)),
-                                  st_time=e.start_s, end_time=e.end_s) for e in candidate.events]
-        return assemble(self.name, video, candidate.source, question, responses)
+        answers = [Answer(answer.format(start=format_time(e.start_s), end=format_time(e.end_s)),
+                          seen_from=e.start_s, end_s=e.end_s) for e in candidate.events]
+        return assemble(self.name, video, candidate.source, question, answers)

@@ -13,8 +13,17 @@ import random
 from collections.abc import Sequence
 from typing import ClassVar
 
-from streamo_data.schema import Event, EventKind, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Candidate, Reject, assemble, by_source
+from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
+from streamo_data.tasks.base import (
+    Answer,
+    Candidate,
+    Reject,
+    assemble,
+    by_source,
+    drop_repeats,
+    instruction,
+    normalized,
+)
 
 EVIDENCE_S = 2.0
 SEQUENTIAL = frozenset({EventKind.ACTION, EventKind.STEP, EventKind.CAPTION})
@@ -23,43 +32,63 @@ SEQUENTIAL = frozenset({EventKind.ACTION, EventKind.STEP, EventKind.CAPTION})
 class TimeSensitiveQA:
     name: ClassVar[str] = "time_sensitive_qa"
     templates: ClassVar[tuple[str, ...]] = (
-        "What is the person doing right now? Tell me again whenever it changes.",
+        "What is happening in the video right now? Tell me again whenever it changes.",
         "Keep me updated: what is happening at the moment?",
-        "Which step is being carried out now? Update me when it changes.",
         "What is going on in the video right now? Answer again each time that changes.",
         "Tell me what the current activity is, and tell me when it changes.",
         "As the video plays, what is happening now?",
-        "What stage of the task are we at? Let me know each time it moves on.",
         "What is happening at this moment? Please keep the answer current.",
         "Report the current action, and update it as soon as a new one starts.",
-        "What are they doing now? Tell me whenever the answer changes.",
+        "What is being done now? Tell me whenever the answer changes.",
+        "Say what is happening, and speak up again each time it changes.",
+        "What is the current activity? Update me as soon as it is a different one.",
+    )
+    step_templates: ClassVar[tuple[str, ...]] = (
+        "Which step is being carried out now? Update me when it changes.",
+        "What stage of the task are we at? Let me know each time it moves on.",
+        "Which step of the procedure is this? Tell me when the next one starts.",
     )
     answers: ClassVar[tuple[str, ...]] = ("Now: {text}", "Right now: {text}", "Currently: {text}", "{text}")
 
     def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
+        """A question asked of several moments whose answers differ, or a sequence of two or more
+        distinct actions; paraphrases of one moment count once and an answer is never repeated in a
+        row (an unchanged answer is no update)."""
         found = []
         for source, group in by_source(events, frozenset({EventKind.QA})).items():
             by_question: dict[str, list[Event]] = {}
             for event in group:
-                by_question.setdefault(event.text, []).append(event)
-            for occurrences in by_question.values():
-                if len({e.answer for e in occurrences}) >= 2:
-                    found.append(Candidate(f"{video.video_id}/{self.name}/{source}/{occurrences[0].event_id}", source,
-                                           tuple(occurrences)))
-        for source, group in by_source(events, SEQUENTIAL).items():
-            if len(group) >= 2:
-                found.append(Candidate(f"{video.video_id}/{self.name}/{source}/now", source, tuple(group)))
+                by_question.setdefault(normalized(event.text), []).append(event)
+            for question, occurrences in by_question.items():
+                changes = drop_repeats_of_answer(occurrences)
+                if len(changes) >= 2:
+                    found.append(Candidate(f"{video.video_id}/{self.name}/{source}/{question}", source,
+                                           tuple(changes)))
+        for source, group in by_source(events, SEQUENTIAL, moments=True).items():
+            changes = drop_repeats(group)
+            if len(changes) >= 2:
+                found.append(Candidate(f"{video.video_id}/{self.name}/{source}/now", source, tuple(changes)))
         return found
 
     def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
             StreamingSample | None, list[Reject]]:
         if candidate.events[0].kind is EventKind.QA:
             question = candidate.events[0].text
-            responses = [ResponseTurn(content=e.answer, st_time=e.start_s, end_time=e.end_s)  # type: ignore[arg-type]
-                         for e in candidate.events]
+            answers = [Answer(e.answer, seen_from=e.start_s, end_s=e.end_s)  # type: ignore[arg-type]
+                       for e in candidate.events]
         else:
-            question = rng.choice(self.templates)
+            question = instruction(rng, self.templates, self.step_templates, candidate.events)
             answer = rng.choice(self.answers)
-            responses = [ResponseTurn(content=answer.format(text=e.text.rstrip(".")) + ".",
-                                      time=min(e.start_s + EVIDENCE_S, e.end_s)) for e in candidate.events]
-        return assemble(self.name, video, candidate.source, question, responses)
+            answers = [Answer(answer.format(text=e.text.rstrip(".")) + ".", seen_from=e.start_s,
+                              at=min(e.start_s + EVIDENCE_S, e.end_s)) for e in candidate.events]
+        return assemble(self.name, video, candidate.source, question, answers)
+
+
+def drop_repeats_of_answer(occurrences: Sequence[Event]) -> list[Event]:
+    """Occurrences of one question in time order, without an answer repeated from the one before;
+    the question is time-sensitive only if what remains has two or more answers."""
+    kept: list[Event] = []
+    for event in sorted(occurrences, key=lambda e: (e.start_s, e.end_s)):
+        if not kept or normalized(kept[-1].answer or "") != normalized(event.answer or ""):
+            kept.append(event)
+    return kept

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from streamo_data.align import frame_end
 from streamo_data.io import write_text_atomic
 from streamo_data.train.data import STATE_NAMES, Example, load_examples
 from streamo_data.train.features import FeatureStore
@@ -33,11 +34,15 @@ def answer_templates(examples: list[Example]) -> dict[str, str]:
 
 
 def fill(template: str, predicted: np.ndarray, frame: int, fps: float) -> str:
-    """The template with the predicted span (standby run ending at ``frame``) written in seconds."""
+    """The template with the predicted span written in seconds, read back through the alignment
+    rule: a standby run over frames ``a .. frame - 1`` means evidence from ``frame_end(a)`` to
+    ``frame_end(frame - 1)`` (a time T lies on frame ceil(T * fps) - 1, so frame ``a`` ends at the
+    span's start); with no standby run, the span is the instant of the response frame."""
     start = frame
     while start > 0 and predicted[start - 1] == 1:
         start -= 1
-    times = iter((f"{start / fps:g}s", f"{frame / fps:g}s"))
+    begin, end = (frame_end(start, fps), frame_end(frame - 1, fps)) if start < frame else (frame_end(frame, fps),) * 2
+    times = iter((f"{begin:g}s", f"{end:g}s"))
     return re.sub(r"\{t\}", lambda _: next(times, "?"), template)
 
 
