@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -19,12 +20,39 @@ class DecodeError(RuntimeError):
     """A file that a backend cannot decode, with the backend's own reason."""
 
 
+@dataclass(frozen=True)
+class FrameTimes:
+    """When each native frame is shown, in presentation order (the order of native indices), in
+    seconds from the first frame; ``duration_s`` runs to the end of the last frame."""
+
+    starts: np.ndarray
+    duration_s: float
+
+
 class FrameBackend(Protocol):
     name: str
 
     def read_frames(self, path: str, indices: Sequence[int]) -> np.ndarray:
         """RGB frames ``[len(indices), height, width, 3]`` (uint8) at the given native indices."""
         ...
+
+    def frame_times(self, path: str) -> FrameTimes | None:
+        """Presentation times of every native frame, read from the container (no decoding); None
+        when the container carries none."""
+        ...
+
+
+def _times(starts: Sequence[float], last_duration: float | None) -> FrameTimes | None:
+    """Starts made relative to the first frame; the last frame lasts ``last_duration`` when the
+    container says so, else the median gap (a container need not store the last frame's length)."""
+    ordered = np.sort(np.asarray(starts, dtype=np.float64))
+    if len(ordered) == 0:
+        return None
+    ordered -= ordered[0]
+    gaps = np.diff(ordered)
+    if last_duration is None or not last_duration > 0:
+        last_duration = float(np.median(gaps)) if len(gaps) else 0.0
+    return FrameTimes(ordered, float(ordered[-1] + last_duration))
 
 
 class DecordBackend:
@@ -46,6 +74,19 @@ class DecordBackend:
         except Exception as error:  # decord raises its own DECORDError and plain RuntimeErrors
             raise DecodeError(f"decord: {str(error).splitlines()[0] if str(error) else type(error).__name__}")\
                 from error
+
+    def frame_times(self, path: str) -> FrameTimes | None:
+        import decord
+
+        try:
+            reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+            stamps = reader.get_frame_timestamp(list(range(len(reader))))
+        except Exception as error:
+            raise DecodeError(f"decord: {str(error).splitlines()[0] if str(error) else type(error).__name__}")\
+                from error
+        if len(stamps) == 0:
+            return None
+        return _times(stamps[:, 0].tolist(), float(stamps[-1, 1] - stamps[-1, 0]))
 
 
 class PyAVBackend:
@@ -74,6 +115,24 @@ class PyAVBackend:
         if missing:
             raise DecodeError(f"pyav: stream ended before frame {missing[0]} ({len(found)} decoded)")
         return np.stack([found[i] for i in indices]) if indices else np.zeros((0, 0, 0, 3), np.uint8)
+
+    def frame_times(self, path: str) -> FrameTimes | None:
+        import av
+
+        stamped: list[tuple[int, int]] = []
+        try:
+            with av.open(path) as container:
+                stream = container.streams.video[0]
+                time_base = stream.time_base
+                for packet in container.demux(stream):
+                    if packet.pts is not None and packet.size:
+                        stamped.append((packet.pts, packet.duration or 0))
+        except Exception as error:
+            raise DecodeError(f"pyav: {error}") from error
+        if not stamped or time_base is None:
+            return None
+        stamped.sort()
+        return _times([float(pts * time_base) for pts, _ in stamped], float(stamped[-1][1] * time_base) or None)
 
 
 _BACKENDS: dict[str, type] = {"decord": DecordBackend, "pyav": PyAVBackend}
@@ -104,3 +163,17 @@ def read_frames_with_fallback(
         except DecodeError as error:
             reasons.append(str(error))
     raise DecodeError("; ".join(reasons))
+
+
+def frame_times_with_fallback(path: str, backends: Sequence[FrameBackend]) -> FrameTimes | None:
+    """Frame times from the first backend that can read them; None when no backend can (the caller
+    then times frames by their index, as the reference does)."""
+    for backend in backends:
+        try:
+            times = backend.frame_times(path)
+        except DecodeError as error:
+            log.info("%s: no frame times from %s: %s", path, backend.name, error)
+            continue
+        if times is not None:
+            return times
+    return None

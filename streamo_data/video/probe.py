@@ -4,22 +4,64 @@ Frames are counted as the reference converter counts them (OpenCV's container fr
 the number of sampled frames fixes the number of turns in the stream format; the sampled frames are
 then decoded once through the backends to prove the file is really readable, so a truncated file is
 caught here, with its reason, instead of in the middle of a training run.
+
+That count assumes a constant frame rate. A variable-frame-rate file (phones, screen recordings,
+edited clips) is detected from its frame timestamps and sampled by time instead: see
+:func:`sampled_frame_indices_by_time`.
 """
 
 from __future__ import annotations
 
+import bisect
+import errno
+import logging
+import math
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
+import numpy as np
 
 from streamo_data.reference_format import sampled_frame_count
 from streamo_data.schema import VideoRecord, VideoStatus, stable_id
-from streamo_data.video.backends import DecodeError, FrameBackend, read_frames_with_fallback
+from streamo_data.video.backends import (
+    DecodeError,
+    FrameBackend,
+    FrameTimes,
+    frame_times_with_fallback,
+    read_frames_with_fallback,
+)
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".ts"})
+log = logging.getLogger(__name__)
+
+# Every container that decord, PyAV and OpenCV (all FFmpeg underneath) read; the camera and broadcast
+# ones (.3gp/.3g2 phones, .mts/.m2ts AVCHD, .wmv/.asf) are common in DiDeMo, Charades and Ego4D-like sets.
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m2v", ".vob", ".flv", ".f4v",
+    ".wmv", ".asf", ".3gp", ".3g2", ".mts", ".m2ts", ".ts", ".ogv", ".mxf", ".dv",
+})
+
+# A frame whose duration differs from the median by more than this share of it makes the video
+# variable-rate. Container time bases round durations (29.97 fps in milliseconds is 33 or 34 ms), which
+# stays far below it; a held frame or a rate change does not.
+VFR_TOLERANCE = 0.5
+
+
+def is_video_name(name: str) -> bool:
+    """A video by its file name: a known container extension, or a bare trailing dot (``foo.``),
+    which is how DiDeMo names some of its files."""
+    return Path(name).suffix.lower() in VIDEO_EXTENSIONS or (name.endswith(".") and bool(name.strip(".")))
+
+
+def video_stem(name: str) -> str:
+    """A video's name without its container extension (or bare trailing dot): what a source that
+    names ``x.3gp`` and a folder that holds ``x.mp4`` (a re-encode) have in common."""
+    name = PurePosixPath(name).name
+    if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+        return Path(name).stem
+    return name.rstrip(".") if name.endswith(".") and name.strip(".") else name
 
 
 def video_id_for(relative_path: str) -> str:
@@ -28,13 +70,48 @@ def video_id_for(relative_path: str) -> str:
     return f"{stem[:48]}-{stable_id(relative_path, length=8)}"
 
 
+def _folder_key(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
 def find_videos(video_dir: Path) -> list[str]:
-    """Video files under ``video_dir`` (by extension), as sorted paths relative to it."""
-    found = [
-        str(path.relative_to(video_dir).as_posix())
-        for path in video_dir.rglob("*")
-        if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
-    ]
+    """Video files under ``video_dir`` (by name), as sorted paths relative to it.
+
+    Symlinked folders are followed (a dataset is often assembled from links into other disks), each
+    real folder once, so a link back up the tree cannot loop and a link to a folder that is also
+    inside the tree does not list its videos twice (they keep their real path). A dangling symlink
+    with a video name is listed too, so that probing turns it into an error row instead of the video
+    vanishing without a trace."""
+    root = str(video_dir)
+    inside = {_folder_key(folder) for folder, _, _ in os.walk(root)}
+    visited: set[tuple[int, int]] = set()
+    found: list[str] = []
+
+    def walk(folder: str, relative: PurePosixPath) -> None:
+        try:
+            key = _folder_key(folder)
+            if key in visited:
+                return
+            visited.add(key)
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            log.warning("cannot list %s (%s): its videos are left out", folder, error.strerror)
+            return
+        for entry in entries:
+            path = relative / entry.name
+            if os.path.isdir(entry.path):  # follows symlinks; False for a broken one
+                if entry.is_symlink() and _folder_key(entry.path) in inside:
+                    continue  # walked under its real path
+                walk(entry.path, path)
+            elif os.path.isfile(entry.path):
+                if is_video_name(entry.name):
+                    found.append(path.as_posix())
+            elif (entry.is_symlink() and not os.path.exists(entry.path)
+                  and (is_video_name(entry.name) or is_video_name(os.readlink(entry.path)))):
+                found.append(path.as_posix())
+
+    walk(root, PurePosixPath())
     return sorted(found)
 
 
@@ -43,6 +120,25 @@ def sampled_frame_indices(num_native_frames: int, native_fps: float, fps: float)
     frame i stands for the interval that *ends* at its tag's upper bound."""
     step = max(1, int(native_fps / fps))
     return [(i + 1) * step - 1 for i in range(sampled_frame_count(num_native_frames, native_fps, fps))]
+
+
+def is_variable_rate(times: FrameTimes) -> bool:
+    """Whether frame durations spread so far that timing frames by their index would drift."""
+    gaps = np.diff(times.starts)
+    if len(gaps) < 2:
+        return False
+    median = float(np.median(gaps))
+    return median <= 0 or float(np.max(np.abs(gaps - median))) > VFR_TOLERANCE * median
+
+
+def sampled_frame_indices_by_time(times: FrameTimes, fps: float) -> list[int]:
+    """The same rule as :func:`sampled_frame_indices`, by time: sampled frame i is the native frame
+    on screen at the end of its window ``(i/fps, (i+1)/fps]``, i.e. the last one that starts before
+    ``(i+1)/fps``. A frame held across several windows is sampled for each of them; the video has
+    ``floor(duration * fps)`` sampled frames, as many whole windows as it fills."""
+    starts = times.starts.tolist()
+    count = math.floor(times.duration_s * fps + 1e-6)
+    return [max(0, bisect.bisect_left(starts, (i + 1) / fps - 1e-6) - 1) for i in range(count)]
 
 
 def opencv_metadata(path: str) -> tuple[int, float, int, int]:
@@ -60,6 +156,16 @@ def opencv_metadata(path: str) -> tuple[int, float, int, int]:
         capture.release()
 
 
+def _stat_failure(full_path: str, error: OSError) -> str:
+    """Why a listed file cannot be read, naming a broken link as such (it points somewhere)."""
+    if os.path.islink(full_path):
+        target = os.readlink(full_path)
+        if error.errno == errno.ELOOP:
+            return f"symlink loop: points to '{target}', which leads back to itself"
+        return f"dangling symlink: points to '{target}', which does not exist"
+    return f"cannot stat file: {error.strerror}"
+
+
 def probe_video(
     video_dir: Path, relative_path: str, fps: float, backends: Sequence[FrameBackend]
 ) -> VideoRecord:
@@ -73,7 +179,7 @@ def probe_video(
     try:
         size = os.path.getsize(full_path)
     except OSError as exc:
-        return error(f"cannot stat file: {exc.strerror}")
+        return error(_stat_failure(full_path, exc))
     if size == 0:
         return error("empty file (0 bytes)")
     try:
@@ -82,7 +188,15 @@ def probe_video(
         return error(str(exc))
     if num_native <= 0 or native_fps <= 0 or width <= 0 or height <= 0:
         return error(f"no decodable video stream (frames={num_native}, fps={native_fps:g}, size={width}x{height})")
-    indices = sampled_frame_indices(num_native, native_fps, fps)
+    times = frame_times_with_fallback(full_path, backends)
+    variable = times is not None and is_variable_rate(times)
+    if times is not None and variable:
+        indices = sampled_frame_indices_by_time(times, fps)
+        num_native, duration = len(times.starts), times.duration_s
+        native_fps = num_native / duration
+    else:
+        indices = sampled_frame_indices(num_native, native_fps, fps)
+        duration = num_native / native_fps
     if not indices:
         return error(f"shorter than one sampled frame at {fps:g} fps ({num_native} native frames)")
     try:
@@ -93,7 +207,7 @@ def probe_video(
         height, width = int(frames.shape[1]), int(frames.shape[2])
     return VideoRecord(
         video_id=video_id, path=relative_path, status=VideoStatus.OK,
-        duration_s=num_native / native_fps, native_fps=native_fps, num_native_frames=num_native,
+        duration_s=duration, native_fps=native_fps, num_native_frames=num_native,
         width=width, height=height, sample_fps=fps, num_frames=len(indices), frame_indices=indices,
-        backend=backend,
+        backend=backend, variable_frame_rate=variable if times is not None else None,
     )
