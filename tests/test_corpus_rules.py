@@ -133,3 +133,20 @@ def test_a_predicted_span_is_written_with_the_times_its_labels_mean() -> None:
     assert fill("From {t} to {t}.", states, 7, 1.0) == "From 3s to 7s."
     states2 = np.array([0] * 6 + [1] * 8 + [2] + [0] * 5)  # the same span at 2 fps
     assert fill("From {t} to {t}.", states2, 14, 2.0) == "From 3.5s to 7s."
+
+
+# ---- build: what a builder leaves out is reported as what it is ------------------------------------------
+
+def test_build_reports_unplaceable_answers_as_not_built_not_as_failures(tmp_path: Path) -> None:
+    from streamo_data.pipelines.runner import Executor
+    from streamo_data.pipelines.stages import run_build
+
+    lines = ['{"video": "a", "start": 2, "end": 6, "text": "A door opens.", "duration": 20.6}',
+             '{"video": "a", "start": 15, "end": 20.6, "text": "It closes at the very end.", "duration": 20.6}',
+             '{"video": "a", "start": 20.2, "end": 20.6, "text": "Only in the tail.", "duration": 20.6}']
+    (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_recipe(RECIPES["generic"](), tmp_path / "events.jsonl", tmp_path / "work")
+    summary = run_build(tmp_path / "work", ["dense_captioning", "temporal_grounding"], 0, Executor(kind="local"))
+    assert not summary.failed
+    assert summary.produced == {"dense_captioning": 1, "temporal_grounding": 2}
+    assert sum(summary.not_built.values()) == 2 and all("never shows it" in k for k in summary.not_built)

@@ -44,4 +44,6 @@ def print_summary(title: str, summary: StageSummary) -> None:
         table.add_row(f"produced: {key}", str(count))
     for reason, count in sorted(summary.failed.items()):
         table.add_row(f"[red]failed[/red]: {reason}", str(count))
+    for reason, count in sorted(summary.not_built.items()):
+        table.add_row(f"[yellow]not built[/yellow]: {reason}", str(count))
     console.print(table)

@@ -38,6 +38,8 @@ class StageSummary:
     reused: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     produced: Counter[str] = field(default_factory=Counter)
+    # what a builder chose not to make, with its reason (e.g. evidence never shown): no error of the run
+    not_built: Counter[str] = field(default_factory=Counter)
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -160,5 +162,5 @@ def run_build(work_dir: Path, tasks: list[str], seed: int, executor: Executor) -
     write_text_atomic(work_dir / REJECTS, "".join(json.dumps(r) + "\n" for r in rejects))
     summary = StageSummary(done=len(items))
     summary.produced.update(s["task"] for s in ordered)
-    summary.failed.update(f"{r['task']}: {reason_key(r['reason'])}" for r in rejects)
+    summary.not_built.update(f"{r['task']}: {reason_key(r['reason'])}" for r in rejects)
     return summary
