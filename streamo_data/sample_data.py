@@ -157,3 +157,43 @@ def make_sample_videos(out_dir: Path, num_synthetic: int = 4, seed: int = 0, wit
         broken.write_bytes(source[: len(source) // 3])
         written.append(broken)
     return written
+
+
+def variable_rate_times(cut_s: float = 1.0, duration_s: float = 10.0, fast_fps: int = 30,
+                        slow_fps: int = 4) -> list[float]:
+    """Start times of a variable-frame-rate clip: ``fast_fps`` until ``cut_s``, then ``slow_fps`` (a phone
+    that drops its rate in low light), and a last frame at ``duration_s`` that closes the clip."""
+    fast = [k / fast_fps for k in range(int(cut_s * fast_fps))]
+    slow = [cut_s + k / slow_fps for k in range(int((duration_s - cut_s) * slow_fps))]
+    return [*fast, *slow, duration_s]
+
+
+def grey_for_time(t: float) -> int:
+    """The flat grey level a frame of :func:`make_variable_rate_video` has at time ``t`` (100 ms steps),
+    so a test can tell from a decoded frame when it was shown."""
+    return 20 + 2 * round(t * 10)
+
+
+def make_variable_rate_video(path: Path, times: list[float], size: tuple[int, int] = (64, 48)) -> Path:
+    """Write a real VFR video with PyAV: each frame carries its own presentation time (time base 1/1000 s),
+    so the container's frame durations vary as they do in phone and screen recordings. Each frame is a
+    flat grey (see :func:`grey_for_time`), which MPEG-4 keeps nearly exactly."""
+    from fractions import Fraction
+
+    import av
+
+    width, height = size
+    time_base = Fraction(1, 1000)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), grey_for_time(t), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
