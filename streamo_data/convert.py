@@ -3,8 +3,8 @@
 * ``raw_to_samples``: reference raw annotation (a JSON list of records) -> validated StreamingSample
   rows in a work directory, ready for ``streamo release``. Records that would lose an answer are
   rejected with their reason (the reference would drop the answer silently).
-* ``raw_to_stream``: reference raw annotation -> stream format, exactly as the reference converter
-  writes it, every record kept; the answers it drops are counted in the summary.
+* ``raw_to_stream`` (in :mod:`streamo_data.reference_convert`): reference raw annotation -> stream
+  format, exactly as the reference converter writes it; what it drops or loses is reported.
 * ``export_stream_format``: a release -> stream format, for training with the reference trainer.
 """
 
@@ -21,15 +21,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streamo_data.align import align
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.stages import REJECTS, SAMPLES
+from streamo_data.raw_records import open_raw_records
 from streamo_data.reasons import validation_messages
+from streamo_data.reference_convert import outside_root, raw_to_stream
 from streamo_data.reference_format import (
     REFERENCE_SYSTEM_PROMPT,
     dumps_records,
     render_sample,
-    render_stream,
     sampled_frame_count,
     turns_from_raw,
 )
@@ -38,29 +38,20 @@ from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.video.probe import opencv_metadata, video_id_for
 
+__all__ = ["ConvertSummary", "export_stream_format", "raw_to_samples", "raw_to_stream"]
+
 
 @dataclass
 class ConvertSummary:
     records: int = 0
     written: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    dropped_answers: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
 class VideoFrames:
     num_frames: int
     duration_s: float
-
-
-def load_raw_records(path: Path) -> list[dict[str, Any]]:
-    """A JSON list of raw records (the reference layout), a single record, or JSONL."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [data] if isinstance(data, dict) else list(data)
 
 
 def _video_path(record: dict[str, Any]) -> str:
@@ -83,6 +74,8 @@ def _locate(record: dict[str, Any], video_root: str | None, fps: float) -> tuple
     """(path as written in the record, full path, frame count); raises ValueError with the reason."""
     relative = _video_path(record)
     full = os.path.join(video_root, relative) if video_root and relative else relative
+    if video_root and relative and outside_root(video_root, relative):
+        raise ValueError(f"video_path {relative!r} is outside --video-root {video_root}")
     if not relative or not os.path.exists(full):
         raise ValueError(f"video not found: {full or '(no video_path)'}")
     try:
@@ -91,8 +84,9 @@ def _locate(record: dict[str, Any], video_root: str | None, fps: float) -> tuple
         raise ValueError(f"cannot read video {full}: {error}") from error
 
 
-def _name(record: dict[str, Any], index: int) -> str:
-    return f"record {index} ({record.get('video_name') or _video_path(record) or 'no video'})"
+def _name(record: Any, index: int) -> str:
+    label = (record.get("video_name") or _video_path(record)) if isinstance(record, dict) else None
+    return f"record {index} ({label or 'no video'})"
 
 
 @dataclass(frozen=True)
@@ -110,9 +104,13 @@ class ParsedRecord:
 
 def parse_records(
     raw_path: Path, video_root: str | None, fps: float
-) -> Iterator[tuple[int, dict[str, Any], ParsedRecord | list[str]]]:
-    """Every raw record with either its parse or the reasons it cannot be parsed (never raises)."""
-    for index, record in enumerate(load_raw_records(raw_path)):
+) -> Iterator[tuple[int, Any, ParsedRecord | list[str]]]:
+    """Every raw record with either its parse or the reasons it cannot be parsed; only a file that cannot
+    be read at all raises (RawInputError)."""
+    for index, record in enumerate(open_raw_records(raw_path).records):
+        if not isinstance(record, dict):
+            yield index, record, [f"the record is {type(record).__name__}, not an object"]
+            continue
         try:
             relative, full, frames = _locate(record, video_root, fps)
             questions, responses = turns_from_raw(record)
@@ -150,28 +148,6 @@ def raw_to_samples(raw_path: Path, video_root: str | None, out_dir: Path, fps: f
     out_dir.mkdir(parents=True, exist_ok=True)
     summary.written = write_rows(out_dir / SAMPLES, StreamingSample, samples.values())
     write_text_atomic(out_dir / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
-    return summary
-
-
-def raw_to_stream(raw_path: Path, video_root: str | None, out_file: Path, fps: float = 1.0,
-                  system_prompt: str = REFERENCE_SYSTEM_PROMPT) -> ConvertSummary:
-    """What the reference's ``to-stream`` writes, record for record; skipped records are counted."""
-    summary = ConvertSummary()
-    records: list[dict[str, Any]] = []
-    for index, record, parsed in parse_records(raw_path, video_root, fps):
-        summary.records += 1
-        if not isinstance(parsed, ParsedRecord):
-            summary.rejected[f"{_name(record, index)}: {'; '.join(parsed)}"] += 1
-            continue
-        for issue in align(parsed.questions, parsed.responses, parsed.frames.num_frames, fps).issues:
-            summary.dropped_answers[f"{_name(record, index)}: {issue}"] += 1
-        records.append(render_stream(
-            questions=parsed.questions, responses=parsed.responses, num_frames=parsed.frames.num_frames, fps=fps,
-            video_path=parsed.full_path, video_name=record.get("video_name"), task_type=record.get("task_type"),
-            source=record.get("source"), system_prompt=system_prompt,
-        ))
-    write_text_atomic(out_file, dumps_records(records, as_json_list=out_file.suffix == ".json"))
-    summary.written = len(records)
     return summary
 
 

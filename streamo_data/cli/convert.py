@@ -6,11 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from streamo_data.cli.common import FpsOpt, console, err
 
 convert_app = typer.Typer(help="Read the reference raw-annotation format.", no_args_is_help=True)
 export_app = typer.Typer(help="Write a release in other formats.", no_args_is_help=True)
+
+
+def _unreadable(error: ValueError) -> typer.Exit:
+    """One line for a raw file that cannot be read at all (not UTF-8, not JSON, not records): exit 2."""
+    err.print(f"[red]error[/red] {escape(str(error))}", soft_wrap=True)
+    return typer.Exit(2)
 
 
 @convert_app.command("raw-to-samples")
@@ -22,11 +29,15 @@ def convert_raw_to_samples(
 ) -> None:
     """Raw records -> validated samples; a record that would lose an answer is rejected with its reason."""
     from streamo_data.convert import raw_to_samples
+    from streamo_data.raw_records import RawInputError
 
-    summary = raw_to_samples(raw, video_root, out, fps)
+    try:
+        summary = raw_to_samples(raw, video_root, out, fps)
+    except RawInputError as error:
+        raise _unreadable(error) from error
     console.print(f"{summary.written} samples from {summary.records} records -> {out / 'samples.parquet'}")
     for reason, count in summary.rejected.most_common():
-        err.print(f"[yellow]rejected[/yellow] {count}× {reason}")
+        err.print(f"[yellow]rejected[/yellow] {count}× {escape(reason)}")
 
 
 @convert_app.command("raw-to-stream")
@@ -35,14 +46,22 @@ def convert_raw_to_stream(
     out: Annotated[Path, typer.Option("--out", help=".json (reference layout) or .jsonl")],
     video_root: Annotated[str | None, typer.Option(help="Prefix joined to each video_path.")] = None,
     fps: FpsOpt = 1.0,
+    system_prompt: Annotated[str | None, typer.Option(help="Replace the reference's system prompt.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes; default: one per core.")] = None,
 ) -> None:
     """Raw records -> stream format exactly as the reference converter writes it (its drops reported)."""
-    from streamo_data.convert import raw_to_stream
+    from streamo_data.raw_records import RawInputError
+    from streamo_data.reference_convert import raw_to_stream
 
-    summary = raw_to_stream(raw, video_root, out, fps)
+    try:
+        summary = raw_to_stream(raw, video_root, out, fps, system_prompt=system_prompt, workers=workers)
+    except RawInputError as error:
+        raise _unreadable(error) from error
     console.print(f"{summary.written} of {summary.records} records -> {out}")
-    for reason, count in (summary.rejected + summary.dropped_answers).most_common():
-        err.print(f"[yellow]warning[/yellow] {count}× {reason}")
+    for line in summary.dropped:
+        err.print(f"[yellow]dropped[/yellow] {escape(line)}", soft_wrap=True)
+    for line in summary.warnings:
+        err.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True)
 
 
 @export_app.command("stream-format")

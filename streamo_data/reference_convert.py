@@ -1,0 +1,208 @@
+"""`raw-to-stream`: the reference converter's output, byte for byte, streamed and spread over the cores.
+
+The reference (``scripts/convert_streaming_video.py to-stream`` in maifoundations/Streamo) loads the
+whole raw file, opens every record's video with OpenCV (the same file once per record), keeps every
+result in memory and ends with one ``json.dump(..., ensure_ascii=False, indent=2)``. We keep its
+decisions (:mod:`streamo_data.reference_format`) and change only how the work is done:
+
+* records are read one by one (:mod:`streamo_data.raw_records`) and converted in chunks by a process
+  pool; chunks are written in input order as they come back, so memory is flat in the record count;
+* each worker counts a video's frames once and caches the answer per path;
+* the indented JSON is written by :func:`streamo_data.reference_format.encode_reference_record`.
+
+Where the reference drops a record it prints a warning and so do we (naming the record). Where it
+raises (a record or turn that is not an object, a NaN time, text it cannot encode), its whole run
+aborts and writes nothing; we drop that record alone, with a warning that says so. What it writes but
+silently loses (a question never shown, an answer overwritten or past the end) is reported as a warning.
+A ``video_path`` that escapes ``--video-root`` is kept, as the reference keeps it, with a warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from streamo_data.io import atomic_path
+from streamo_data.raw_records import open_raw_records
+from streamo_data.reference_format import (
+    ReferenceAbort,
+    encode_reference_record,
+    reference_record,
+    reference_video_path,
+    sampled_frame_count,
+)
+from streamo_data.video.probe import opencv_metadata
+
+ABORTS = "the reference converter aborts its whole run on it"
+
+
+@dataclass
+class StreamSummary:
+    records: int = 0
+    written: int = 0
+    dropped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    video_root: str | None
+    fps: float
+    system_prompt: str | None
+    depth: int  # containers around each record: 1 inside the output list, 0 for a single-object file
+    json_list: bool  # the reference's indented JSON; False writes JSON Lines
+
+
+def record_name(record: Any, index: int) -> str:
+    label = (record.get("video_name") or reference_video_path(record)) if isinstance(record, dict) else None
+    return f"record {index} ({label if isinstance(label, str) and label else 'no video'})"
+
+
+def outside_root(video_root: str, video_path: str) -> bool:
+    """True when joining ``video_path`` to the root lands outside it (``../x.mp4``, ``/abs/x.mp4``)."""
+    root = os.path.normpath(os.path.abspath(video_root))
+    full = os.path.normpath(os.path.abspath(os.path.join(video_root, video_path)))
+    return os.path.commonpath([root, full]) != root
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def reference_frame_count(full_path: str, fps: float) -> int | str:
+    """Sampled frames of a video as the reference counts them, or why the reference drops its records;
+    cached, because a video is annotated by many records and its frame count does not change in a run."""
+    if not os.path.exists(full_path):
+        return f"video not found: {full_path}"
+    try:
+        num_native, native_fps, _, _ = opencv_metadata(full_path)
+        frames = sampled_frame_count(num_native, native_fps, fps)
+    except Exception as error:  # noqa: BLE001 - the reference drops the record on any error, so do we
+        return f"cannot read video {full_path}: {error}"
+    if frames <= 0:
+        return f"no frames in video {full_path} ({num_native} native frames at {native_fps:g} fps)"
+    return frames
+
+
+def convert_record(index: int, record: Any, options: StreamOptions) -> tuple[bytes | None, list[str]]:
+    """One record's bytes (None when the reference would not write it) and the warnings about it."""
+    name = record_name(record, index)
+    if not isinstance(record, dict):
+        return None, [f"{name}: is {type(record).__name__}, not an object; {ABORTS}"]
+    path = reference_video_path(record)
+    if not path:
+        return None, [f"{name}: video not found: no video_path"]
+    if not isinstance(path, str):
+        return None, [f"{name}: video_path {path!r} is not a string; {ABORTS}"]
+    warnings = []
+    full = path
+    if options.video_root:
+        full = os.path.join(options.video_root, path)
+        if outside_root(options.video_root, path):
+            warnings.append(f"{name}: video_path {path!r} is outside --video-root; kept, as the reference keeps it")
+    frames = reference_frame_count(full, options.fps)
+    if isinstance(frames, str):
+        return None, [*warnings, f"{name}: {frames}"]
+    try:
+        converted = reference_record(record, full, frames, options.fps, options.system_prompt)
+        if options.json_list:
+            text = encode_reference_record(converted, options.depth)
+        else:
+            text = json.dumps(converted.as_dict(), ensure_ascii=False) + "\n"
+        data = text.encode("utf-8")
+    except ReferenceAbort as error:
+        return None, [*warnings, f"{name}: {error}; {ABORTS}"]
+    except UnicodeEncodeError as error:
+        return None, [*warnings, f"{name}: text that UTF-8 cannot encode ({error.reason}); {ABORTS}"]
+    return data, [*warnings, *(f"{name}: {loss}" for loss in converted.frames.losses)]
+
+
+Chunk = list[tuple[int, Any]]
+Converted = list[tuple[bytes | None, list[str]]]
+
+
+def convert_chunk(chunk: Chunk, options: StreamOptions) -> Converted:
+    return [convert_record(index, record, options) for index, record in chunk]
+
+
+def _chunks(records: Iterable[Any], size: int) -> Iterator[Chunk]:
+    numbered = enumerate(records)
+    while chunk := list(itertools.islice(numbered, size)):
+        yield chunk
+
+
+def _converted_in_order(chunks: Iterator[Chunk], options: StreamOptions, workers: int) -> Iterator[Converted]:
+    """Chunks converted by a process pool, in input order, with at most two chunks a worker in flight;
+    a file of one chunk is converted here, without starting any process."""
+    first, second = next(chunks, None), next(chunks, None)
+    if second is None or workers <= 1:
+        for chunk in itertools.chain([first] if first else [], [second] if second else [], chunks):
+            yield convert_chunk(chunk, options)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold OpenCV's threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[Converted]] = deque()
+        try:
+            for chunk in itertools.chain([first, second], chunks):
+                pending.append(pool.submit(convert_chunk, chunk, options))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+class _JsonWriter:
+    """The reference's file layout around already encoded records: ``[\\n  r1,\\n  r2\\n]``, ``[]``
+    when nothing is kept, or the record alone for a single-object input."""
+
+    def __init__(self, out: IO[bytes], options: StreamOptions) -> None:
+        self.out, self.options, self.count = out, options, 0
+
+    def add(self, data: bytes) -> None:
+        if self.options.json_list and self.options.depth == 1:
+            self.out.write(b",\n  " if self.count else b"[\n  ")
+        self.out.write(data)
+        self.count += 1
+
+    def close(self) -> None:
+        if not self.options.json_list:
+            return
+        if self.count == 0:
+            self.out.write(b"[]")
+        elif self.options.depth == 1:
+            self.out.write(b"\n]")
+
+
+def raw_to_stream(raw_path: Path, video_root: str | None, out_file: Path, fps: float = 1.0,
+                  system_prompt: str | None = None, workers: int | None = None,
+                  chunk_size: int = 256) -> StreamSummary:
+    """Write what the reference's ``to-stream`` writes for ``raw_path``: a ``.json`` target gets its
+    layout (indented JSON list), anything else JSON Lines. Raises RawInputError for an unreadable file."""
+    raw = open_raw_records(raw_path)
+    options = StreamOptions(video_root=video_root, fps=fps, system_prompt=system_prompt,
+                            depth=0 if raw.single else 1, json_list=out_file.suffix == ".json")
+    workers = workers or len(os.sched_getaffinity(0))
+    summary = StreamSummary()
+    with atomic_path(out_file) as temporary, temporary.open("wb") as out:
+        writer = _JsonWriter(out, options)
+        for converted in _converted_in_order(_chunks(raw.records, chunk_size), options, workers):
+            for data, warnings in converted:
+                summary.records += 1
+                if data is None:
+                    summary.dropped.append(warnings[-1])
+                    summary.warnings.extend(warnings[:-1])
+                else:
+                    writer.add(data)
+                    summary.warnings.extend(warnings)
+        writer.close()
+    summary.written = writer.count
+    return summary
