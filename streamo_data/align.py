@@ -90,10 +90,15 @@ class Placement:
     moved: bool = False
 
 
+def on_stream(start_s: float, num_frames: int, fps: float) -> bool:
+    """Whether evidence starting at ``start_s`` is ever shown: it starts on or before the last frame."""
+    return frame_of(start_s, fps) <= num_frames - 1
+
+
 def place_span(st_time: float, end_time: float, num_frames: int, fps: float) -> Placement | None:
     """A span answer under the last-frame rule; None when it starts after the last frame."""
     last = num_frames - 1
-    if frame_of(st_time, fps) > last:
+    if not on_stream(st_time, num_frames, fps):
         return None
     if frame_of(end_time, fps) + 1 <= last:
         return Placement(st_time=st_time, end_time=end_time)
@@ -106,7 +111,7 @@ def place_span(st_time: float, end_time: float, num_frames: int, fps: float) -> 
 def place_instant(time_s: float, seen_from: float, num_frames: int, fps: float) -> Placement | None:
     """An instant answer at ``time_s`` about evidence that starts at ``seen_from``, under the last-frame
     rule; None when the evidence starts after the last frame."""
-    if frame_of(seen_from, fps) > num_frames - 1:
+    if not on_stream(seen_from, num_frames, fps):
         return None
     if frame_of(time_s, fps) <= num_frames - 1:
         return Placement(time=time_s)

@@ -143,3 +143,48 @@ def test_sigkill_at_a_random_point_then_resume_gives_the_same_release(tmp_path: 
         assert not list(release.rglob("*.tmp")) and not (release / ".staging").exists()
         assert json.loads((release / "manifest.json").read_text())["num_samples"] == len(reference_ids)
     assert killed_midway >= 2, "the kills should land while the build is still running"
+
+
+def _edge_mixture(tmp_path: Path, seed: int) -> MixtureConfig:
+    """Six videos; grounding queries spelt twice ("light goes out" / "Light goes out."), events ending
+    with the video, one in the tail after the last frame; offline QA only on one video."""
+    lines = []
+    for k in range(6):
+        video = f"home/{k}.mp4"
+        lines += [{"video": video, "start": 1, "end": 4, "text": f"light goes out {k}", "duration": 20.5},
+                  {"video": video, "start": 1, "end": 4, "text": f"Light goes out {k}.", "duration": 20.5},
+                  {"video": video, "start": 12, "end": 20.5, "text": f"door closes {k}", "duration": 20.5},
+                  {"video": video, "start": 20.2, "end": 20.5, "text": f"tail only {k}", "duration": 20.5}]
+    qa = {"video": "home/5.mp4", "start": 2, "end": 6, "text": "Who enters?", "kind": "qa", "answer": "A cat.",
+          "duration": 20.5}
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (tmp_path / "qa.jsonl").write_text(json.dumps(qa) + "\n")
+    config = {"name": "edges", "seed": seed, "validation_fraction": 0.5, "videos_per_batch": 2,
+              "sources": [{"name": "home", "recipe": "generic", "annotations": "events.jsonl"},
+                          {"name": "qa", "recipe": "generic", "annotations": "qa.jsonl"}],
+              "tasks": {"temporal_grounding": {"quota": 12}, "offline_qa": {"quota": 5, "sources": ["qa"]},
+                        "dense_captioning": {"quota": 6}}}
+    (tmp_path / "edges.yaml").write_text(yaml.safe_dump(config))
+    return MixtureConfig.load(tmp_path / "edges.yaml")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_quotas_are_exact_and_no_task_is_all_validation(tmp_path: Path, seed: int) -> None:
+    config = _edge_mixture(tmp_path, seed)
+    result = run_mixture(config, tmp_path / "work", tmp_path / "release", LOCAL)
+    stats = release_stats(tmp_path / "release")
+    # 2 distinct queries a video (two spellings are one), each answered; the tail event never shown
+    assert {task: stats["tasks"][task]["samples"] for task in config.targets} == {
+        "temporal_grounding": 12, "offline_qa": 1, "dense_captioning": 6}
+    assert result.duplicates == 0
+    assert result.rejects == {"events: evidence starts after the last sampled frame: the stream never shows it": 6}
+    for task in config.targets:
+        assert stats["tasks"][task]["train"] > 0, (task, stats["tasks"][task])
+    questions = [row["questions"][0]["content"].lower() for row in _rows(tmp_path / "release", "temporal_grounding")]
+    for k in range(6):
+        assert sum(f"light goes out {k}" in q for q in questions) == 1  # two spellings, one sample
+        assert sum(f"door closes {k}" in q for q in questions) == 1  # ends with the video: kept
+
+
+def _rows(release: Path, task: str) -> list[dict]:
+    return [row for s in read_manifest(release).shards if s.task == task for row in iter_rows(release / s.path)]

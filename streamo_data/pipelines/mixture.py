@@ -42,7 +42,8 @@ from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.release import ShardWriter, publish, validation_videos
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
 from streamo_data.tables import SAMPLE_FEATURES, from_row, to_row
-from streamo_data.tasks import BUILDERS, task_rng
+from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
+from streamo_data.tasks.base import visible_events
 
 PART_SCHEMA = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string()))
 
@@ -171,7 +172,8 @@ def _in_range(path: Path, low: str, high: str) -> list[dict[str, Any]]:
 
 
 def load_batch(source_dirs: list[str], low: str, high: str) -> list[tuple[VideoRecord, list[Event]]]:
-    """Every video in [low, high] with the events of every source about it, in video id order."""
+    """Every video in [low, high] with the events of every source about it, in video id order (all of
+    them; :func:`visible_batch` keeps those the stream shows)."""
     videos: dict[str, VideoRecord] = {}
     events: dict[str, list[Event]] = defaultdict(list)
     for folder in source_dirs:
@@ -180,6 +182,17 @@ def load_batch(source_dirs: list[str], low: str, high: str) -> list[tuple[VideoR
         for row in _in_range(Path(folder) / "events.parquet", low, high):
             events[row["video_id"]].append(from_row(Event, row))
     return [(videos[v], events.get(v, [])) for v in sorted(videos)]
+
+
+def visible_batch(source_dirs: list[str], low: str, high: str) -> tuple[list[tuple[VideoRecord, list[Event]]], int]:
+    """load_batch with only the events the stream shows, and how many it never shows (counted once,
+    not once per task)."""
+    batch, unseen = [], 0
+    for video, events in load_batch(source_dirs, low, high):
+        shown, hidden = visible_events(video, events)
+        batch.append((video, shown))
+        unseen += len(hidden)
+    return batch, unseen
 
 
 def candidate_hash(seed: int, key: str) -> int:
@@ -195,7 +208,7 @@ def _allowed(events: list[Event], sources: list[str] | None) -> list[Event]:
 def plan_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Per task, the hash of every candidate of one batch and the rank hash of its video."""
     found: dict[str, dict[str, list[int]]] = {}
-    for video, events in load_batch(item["source_dirs"], item["low"], item["high"]):
+    for video, events in visible_batch(item["source_dirs"], item["low"], item["high"])[0]:
         rank = candidate_hash(item["seed"], video.video_id)
         for task, sources in item["tasks"].items():
             entry = found.setdefault(task, {"hashes": [], "videos": []})
@@ -282,7 +295,10 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Make one batch's chosen candidates and write them, with their split, as one part file."""
     held_out, rows, rejects = set(item["held_out"]), [], Counter()
     made: Counter[str] = Counter()
-    for video, events in load_batch(item["source_dirs"], item["low"], item["high"]):
+    batch, unseen = visible_batch(item["source_dirs"], item["low"], item["high"])
+    if unseen:
+        rejects[f"events: {NEVER_SEEN}"] += unseen
+    for video, events in batch:
         split = "validation" if video.video_id in held_out else "train"
         for task, sources in item["tasks"].items():
             builder = BUILDERS[task]()

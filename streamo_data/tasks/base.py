@@ -16,7 +16,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import ValidationError
 
-from streamo_data.align import answer_frame, lossless_order, place_instant, place_span
+from streamo_data.align import answer_frame, lossless_order, on_stream, place_instant, place_span
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import Event, EventKind, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord, stable_id
 
@@ -43,6 +43,7 @@ class Candidate:
 
 class TaskBuilder(Protocol):
     name: ClassVar[str]
+    kinds: ClassVar[frozenset[EventKind]]  # the events it reads
     templates: ClassVar[tuple[str, ...]]
 
     def candidates(self, video: VideoRecord, events: Sequence[Event]) -> list[Candidate]:
@@ -61,15 +62,27 @@ def task_rng(seed: int, key: str, task: str) -> random.Random:
 
 def build_all(builder: TaskBuilder, video: VideoRecord, events: Sequence[Event], seed: int) -> tuple[
         list[StreamingSample], list[Reject]]:
-    """Every candidate of one video, made (the path without quotas)."""
+    """Every candidate of one video, made (the path without quotas); each event it reads that the
+    stream never shows is a reject of this task."""
     samples: list[StreamingSample] = []
-    rejects: list[Reject] = []
-    for candidate in builder.candidates(video, events):
+    shown, unseen = visible_events(video, events)
+    rejects = [Reject(video.video_id, builder.name, NEVER_SEEN) for e in unseen if e.kind in builder.kinds]
+    for candidate in builder.candidates(video, shown):
         sample, problems = builder.make(video, candidate, task_rng(seed, candidate.key, builder.name))
         rejects.extend(problems)
         if sample is not None:
             samples.append(sample)
     return samples, rejects
+
+
+def visible_events(video: VideoRecord, events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
+    """Events split into those the stream shows and those that start after its last frame. Only the
+    first are offered to builders, so every candidate can be made and a quota is met exactly."""
+    shown: list[Event] = []
+    unseen: list[Event] = []
+    for event in events:
+        (shown if on_stream(event.start_s, video.num_frames, video.sample_fps) else unseen).append(event)  # type: ignore[arg-type]
+    return shown, unseen
 
 
 def normalized(text: str) -> str:

@@ -17,6 +17,7 @@ MIN_EVENTS = 2  # commentary on a single event is dense captioning, not narratio
 
 class Narration:
     name: ClassVar[str] = "narration"
+    kinds: ClassVar[frozenset[EventKind]] = NARRATED
     templates: ClassVar[tuple[str, ...]] = (
         "Narrate what is happening in the video as it happens.",
         "Give me a live commentary of this video.",

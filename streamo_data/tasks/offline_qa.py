@@ -20,6 +20,7 @@ SEQUENTIAL = frozenset({EventKind.ACTION, EventKind.STEP, EventKind.CAPTION})
 
 class OfflineQA:
     name: ClassVar[str] = "offline_qa"
+    kinds: ClassVar[frozenset[EventKind]] = SEQUENTIAL | {EventKind.QA}
     templates: ClassVar[tuple[str, ...]] = (
         'What happens right after this: "{before}"?',
         'What does the video show next, after "{before}"?',

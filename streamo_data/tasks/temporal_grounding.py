@@ -15,6 +15,7 @@ GROUNDABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP, Eve
 
 class TemporalGrounding:
     name: ClassVar[str] = "temporal_grounding"
+    kinds: ClassVar[frozenset[EventKind]] = GROUNDABLE
     templates: ClassVar[tuple[str, ...]] = (
         'Tell me when this happens in the video: "{query}"',
         'Watch the stream and report the moment that matches: "{query}"',

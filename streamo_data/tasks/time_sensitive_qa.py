@@ -31,6 +31,7 @@ SEQUENTIAL = frozenset({EventKind.ACTION, EventKind.STEP, EventKind.CAPTION})
 
 class TimeSensitiveQA:
     name: ClassVar[str] = "time_sensitive_qa"
+    kinds: ClassVar[frozenset[EventKind]] = SEQUENTIAL | {EventKind.QA}
     templates: ClassVar[tuple[str, ...]] = (
         "What is happening in the video right now? Tell me again whenever it changes.",
         "Keep me updated: what is happening at the moment?",
