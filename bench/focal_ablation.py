@@ -96,19 +96,19 @@ def main() -> None:
     print(f"release: {stats['samples']} samples, {stats['frames']} frames; silence {share['silence']:.1%},"
           f" standby {share['standby']:.1%}, response {share['response']:.1%}")
     print("| loss | seed | steps | Response recall | Response precision | Response F1 | Standby F1 |"
-          " timing mean abs (frames) | within 1 frame | missed |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          " timing mean abs (frames) | within 1 frame | timing F1 (1 frame) | missed | false alarms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         t = r["timing"]
         print(f"| {r['loss']} | {r['seed']} | {r['steps']} | {r['recall']:.3f} | {r['precision']:.3f} | {r['f1']:.3f} |"
               f" {r['standby_f1']:.3f} | {t['mean_abs_frames']:.2f} | {t['within_1_frame']:.1%} |"
-              f" {t['missed']}/{t['responses']} |")
+              f" {t['f1_within_1']:.3f} | {t['missed']}/{t['responses']} | {t['false_alarms']}/{t['predicted']} |")
     for loss in ("ce", "focal"):
         runs = [r for r in results if r["loss"] == loss]
         mean = {key: statistics.mean(r[key] for r in runs) for key in ("recall", "precision", "f1", "standby_f1")}
         timing = statistics.mean(r["timing"]["mean_abs_frames"] for r in runs)
         print(f"| **{loss} (mean)** | | | {mean['recall']:.3f} | {mean['precision']:.3f} | {mean['f1']:.3f} |"
-              f" {mean['standby_f1']:.3f} | {timing:.2f} | | |")
+              f" {mean['standby_f1']:.3f} | {timing:.2f} | | | | |")
     speed = statistics.median(r["steps_per_s"] for r in results)
     memory = max(r["peak_rss_mib"] for r in results)
     print(f"\ndefault baseline: {speed:.1f} training steps/s (median over runs, batch 8, 1 thread), peak RSS"
