@@ -23,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from streamo_data.pipelines.local_ray import quiet_ray, start_local_ray
+
 log = logging.getLogger(__name__)
 
 ItemFn = Callable[[dict[str, Any]], list[dict[str, Any]]]
@@ -50,10 +52,13 @@ def progress_bar(transient: bool = False) -> Progress:
 
 
 def ensure_ray(executor: Executor) -> None:
+    """Connect to the cluster at ``executor.address``, or start a local Ray private to this run (see
+    :mod:`streamo_data.pipelines.local_ray`); either way Ray's own console output stays quiet."""
     import ray
 
     if ray.is_initialized():
         return
+    quiet_ray()
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if executor.address:
         ray.init(address=executor.address, **options)
@@ -65,9 +70,10 @@ def ensure_ray(executor: Executor) -> None:
 
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(num_cpus=executor.num_cpus or os.cpu_count() or 1, **options)
+        start_local_ray(executor.num_cpus or os.cpu_count() or 1, options)
     import ray.data
 
+    quiet_ray()  # again: ray.data sets up its own logger when first imported
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # we draw one bar per stage ourselves
     context.print_on_execution_start = False
