@@ -130,3 +130,18 @@ def test_recipe_folder_catalogue_follows_symlinked_folders(tmp_path: Path) -> No
     report = run_recipe(RECIPES["didemo"](), annotations, tmp_path / "out", videos=videos)
     assert report.events == 1
     assert [row["path"] for row in iter_rows(tmp_path / "out" / "videos.parquet")] == ["disk2/camcorder.mts"]
+
+
+def test_a_rerun_probes_error_rows_again(tmp_path: Path) -> None:
+    """An error row is not finished work: once the link's disk is mounted, a plain rerun finds the video."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    target = tmp_path / "unmounted" / "late.mp4"
+    (videos / "late.mp4").symlink_to(target)
+    write_video(videos / "early.mp4", num_frames=20, fps=10)
+    assert ingest_rows(videos, tmp_path / "work")["late.mp4"]["status"] == "error"
+    write_video(target, num_frames=20, fps=10)
+    summary = run_ingest(videos, tmp_path / "work", 1.0, Executor(kind="local"))
+    assert (summary.done, summary.reused) == (1, 1)
+    rows = {row["path"]: row for row in iter_rows(tmp_path / "work" / VIDEOS)}
+    assert rows["late.mp4"]["status"] == "ok" and rows["early.mp4"]["status"] == "ok"

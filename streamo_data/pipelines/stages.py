@@ -61,7 +61,9 @@ def run_ingest(video_dir: Path, work_dir: Path, fps: float, executor: Executor, 
     manifest = work_dir / INGEST_MANIFEST
     previous = json.loads(manifest.read_text()) if manifest.exists() else {}
     same_setup = previous.get("video_dir") == str(video_dir) and previous.get("fps") == fps
-    existing = {} if force or not same_setup else {row["path"]: row for row in _read(work_dir / VIDEOS)}
+    # Error rows are probed again: their cause (a dangling link, a download still running) may be gone.
+    existing = {} if force or not same_setup else {
+        row["path"]: row for row in _read(work_dir / VIDEOS) if row["status"] == VideoStatus.OK}
 
     paths = find_videos(video_dir)
     todo = [{"video_dir": str(video_dir), "path": p, "fps": fps, "backend": backend}
