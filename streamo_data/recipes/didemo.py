@@ -1,7 +1,11 @@
 """DiDeMo: ``{train,val,test}_data.json``, a list of ``{"video", "description", "times": [[a, b], ...]}``
 where times are indices of 5-second segments (0-5), inclusive, one pair per annotator. We take the
 most common pair (ties: the earliest) as the moment, ``a * 5`` to ``(b + 1) * 5`` seconds, the usual
-consensus rule. Durations come from the videos or a catalogue (DiDeMo clips run up to 30 s)."""
+consensus rule. Durations come from the videos or a catalogue (DiDeMo clips run up to 30 s).
+
+Video names are Flickr file names in whatever container the camera wrote (.mov, .mp4, .3gp, .3g2, .wmv,
+.mts, .m2ts, ..., and some with a bare trailing dot, ``foo.``): they are kept as paths as given, and a
+videos folder maps each to its file by name whatever its extension (see ``VideoCatalogue.get``)."""
 
 from __future__ import annotations
 
