@@ -116,3 +116,19 @@ def test_a_sigkilled_run_leaves_no_ray_process_and_no_session(tmp_path: Path, sh
              lambda: [(p.pid, p.name()) for p in descendants if not gone(p)])
     wait_for(lambda: not session.exists(), f"{session} left behind")
     assert list(short_tmp.iterdir()) == []
+
+
+def test_start_up_sweeps_folders_of_runs_that_died_with_their_watchdog(short_tmp: Path) -> None:
+    import socket
+
+    from streamo_data.pipelines.local_ray import DRIVER_PID_FILE, PREFIX, sweep_stale
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    owners = {"dead": f"{socket.gethostname()} {finished.pid}", "alive": f"{socket.gethostname()} {os.getpid()}",
+              "other_host": f"not-{socket.gethostname()} {finished.pid}"}
+    for name, owner in owners.items():
+        (short_tmp / f"{PREFIX}{name}" / "session_x" / "logs").mkdir(parents=True)
+        (short_tmp / f"{PREFIX}{name}" / DRIVER_PID_FILE).write_text(owner)
+    sweep_stale(str(short_tmp))
+    assert sorted(p.name for p in short_tmp.iterdir()) == [f"{PREFIX}alive", f"{PREFIX}other_host"]

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,7 @@ def start_local_ray(num_cpus: int, options: dict[str, Any]) -> Path:
 
     sweep_stale(temp_root())
     folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=temp_root()))
-    (folder / DRIVER_PID_FILE).write_text(str(os.getpid()))
+    (folder / DRIVER_PID_FILE).write_text(f"{socket.gethostname()} {os.getpid()}")
     watchdog = subprocess.Popen(
         [sys.executable, "-m", "streamo_data.pipelines.local_ray", str(folder)],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -151,15 +152,16 @@ def reap(folder: str) -> None:
 
 def sweep_stale(root: str) -> None:
     """Folders of earlier runs whose driver is gone and whose watchdog never cleaned up (it was
-    killed too, e.g. by the OOM killer or a container stop)."""
+    killed too, e.g. by the OOM killer or a container stop). Only this host's and this user's: a
+    /tmp shared with another container holds runs whose pids mean nothing here."""
     for folder in Path(root).glob(PREFIX + "*"):
         try:
-            pid = int((folder / DRIVER_PID_FILE).read_text())
-            if folder.stat().st_uid != os.getuid():
+            host, pid = (folder / DRIVER_PID_FILE).read_text().split()
+            if folder.stat().st_uid != os.getuid() or host != socket.gethostname():
                 continue
         except (OSError, ValueError):
             continue
-        if not _alive(pid):
+        if not _alive(int(pid)):
             reap(str(folder))
 
 
