@@ -84,3 +84,28 @@ def test_the_frame_on_screen_at_a_time_follows_the_timestamps(tmp_path: Path) ->
     wanted = [0.0, 0.5, 1.0, 1.1, 5.3, 9.99]
     indices = native_indices_at(str(video), wanted, available_backends(), record.native_fps or 1.0)
     assert [times[k] for k in indices] == pytest.approx([0.0, 15 / 30, 1.0, 1.0, 5.25, 9.75])
+
+
+def test_training_features_and_offline_analysis_read_a_vfr_video_by_time(tmp_path: Path) -> None:
+    """Siblings of the ingest fix: every stage that picks frames from a file picks them by time."""
+    from streamo_data.annotators.offline import _analysis_times
+    from streamo_data.train.features import video_features
+
+    times = variable_rate_times(cut_s=1.0, duration_s=10.0)
+    video = make_variable_rate_video(tmp_path / "vfr.mp4", times)
+    backends = available_backends()
+    record = probe_video(tmp_path, video.name, 1.0, backends)
+
+    def shown_at(t: float) -> float:  # start time of the frame on screen at t
+        return max(s for s in times if s <= t + 1e-9)
+
+    features = video_features(video, 1.0, backends)
+    assert len(features) == record.num_frames == 10
+    greys = features[:, -7:-4].mean(axis=1) * 255  # the per-channel means of a flat grey frame
+    expected = [grey_for_time(shown_at(i + 1 - 1e-3)) for i in range(10)]
+    assert np.abs(greys - expected).max() <= 4, (greys.round(1).tolist(), expected)
+
+    analysis = _analysis_times(record)
+    indices = native_indices_at(str(video), analysis, backends, record.native_fps)  # type: ignore[arg-type]
+    frames = DecordBackend().read_frames(str(video), indices).reshape(len(indices), -1).mean(axis=1)
+    assert np.abs(frames - [grey_for_time(shown_at(t)) for t in analysis]).max() <= 4

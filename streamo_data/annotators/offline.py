@@ -10,6 +10,7 @@ which way it moved, its dominant colour. Same input, same events, on every machi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from streamo_data.sample_data import COLOURS, read_truth
 from streamo_data.schema import Event, EventKind, Provenance, VideoRecord, VideoStatus
 from streamo_data.video.backends import FrameBackend, read_frames_with_fallback
+from streamo_data.video.probe import native_indices_at
 
 ANALYSIS_FPS = 4.0
 MIN_SEGMENT_S = 1.0
@@ -47,9 +49,10 @@ class MotionSegment:
     coverage: float  # mean share of the frame that differs from the background
 
 
-def _analysis_indices(record: VideoRecord) -> list[int]:
-    step = max(1, int(round(record.native_fps / ANALYSIS_FPS)))  # type: ignore[operator]
-    return list(range(0, record.num_native_frames, step))  # type: ignore[arg-type]
+def _analysis_times(record: VideoRecord) -> list[float]:
+    """Analysis instants every 1/ANALYSIS_FPS s: chosen in time, then mapped to the frames on screen by
+    their timestamps, so a variable-frame-rate video is measured at the times the events report."""
+    return [k / ANALYSIS_FPS for k in range(max(1, math.ceil(float(record.duration_s) * ANALYSIS_FPS)))]  # type: ignore[arg-type]
 
 
 def _nearest_colour(bgr: np.ndarray) -> str:
@@ -153,9 +156,10 @@ def annotate_video(record: VideoRecord, video_dir: Path, backends: Sequence[Fram
                          source="offline:truth", provenance=provenance)
             for e in truth
         ]
-    indices = _analysis_indices(record)
-    frames, backend = read_frames_with_fallback(str(video_dir / record.path), indices, backends)
-    times = [i / record.native_fps for i in indices]  # type: ignore[operator]
+    path = str(video_dir / record.path)
+    times = _analysis_times(record)
+    indices = native_indices_at(path, times, backends, record.native_fps)  # type: ignore[arg-type]
+    frames, backend = read_frames_with_fallback(path, indices, backends)
     provenance = Provenance(model="opencv-motion", params={"analysis_fps": f"{ANALYSIS_FPS:g}", "backend": backend})
 
     def event(start: float, end: float, text: str) -> Event:

@@ -16,7 +16,7 @@ import numpy as np
 
 from streamo_data.io import write_atomic
 from streamo_data.video.backends import FrameBackend, available_backends, read_frames_with_fallback
-from streamo_data.video.probe import opencv_metadata, sampled_frame_indices
+from streamo_data.video.probe import plan_sampling
 
 THUMBNAIL = (8, 6)
 FEATURE_DIM = 2 * THUMBNAIL[0] * THUMBNAIL[1] * 3 + 7
@@ -34,8 +34,7 @@ def frame_features(frames_rgb: np.ndarray) -> np.ndarray:
 
 
 def video_features(path: Path, fps: float, backends: Sequence[FrameBackend]) -> np.ndarray:
-    num_native, native_fps, _, _ = opencv_metadata(str(path))
-    indices = sampled_frame_indices(num_native, native_fps, fps)
+    indices = plan_sampling(str(path), fps, backends).indices  # the frames ingest indexed, VFR included
     parts = []
     for start in range(0, len(indices), DECODE_CHUNK):
         frames, _ = read_frames_with_fallback(str(path), indices[start:start + DECODE_CHUNK], backends)
