@@ -32,8 +32,9 @@ DURATION = re.compile(r"lasts (\d+(?:\.\d+)?)s")
 
 @dataclass
 class Fault:
-    kind: str  # "429" | "401" | "500" | "slow" | "malformed" | "bad_times" | "empty"
-    retry_after: float | None = None
+    kind: str  # "429" | "401" | "500" | "slow" | "malformed" | "bad_times" | "empty" | "at_end" | "not_json"
+    #            | "no_choices"
+    retry_after: float | str | None = None  # a number of seconds, or the raw header text
     seconds: float = 0.0
 
 
@@ -42,6 +43,7 @@ class StubState:
     service_time: float = 0.0
     faults: deque[Fault] = field(default_factory=deque)
     received: Counter[str] = field(default_factory=Counter)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each chat request, in order
     authorizations: set[str] = field(default_factory=set)
     prompts: list[str] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
@@ -65,8 +67,9 @@ def _text_of(messages: list[dict[str, Any]]) -> tuple[str, int]:
     return "\n".join(texts), images
 
 
-def answer_for(body: dict[str, Any], bad_times: bool = False) -> dict[str, Any]:
-    """A schema-valid answer derived from the request."""
+def answer_for(body: dict[str, Any], bad_times: bool = False, at_end: bool = False) -> dict[str, Any]:
+    """A schema-valid answer derived from the request; ``at_end`` puts a QA span just past the segment's
+    end, inside the tolerance a reply is allowed."""
     schema = body.get("response_format", {}).get("json_schema", {}).get("name", "")
     text, images = _text_of([m for m in body["messages"] if m.get("role") != "assistant"][:2])
     segment = SEGMENT.search(text)
@@ -83,6 +86,8 @@ def answer_for(body: dict[str, Any], bad_times: bool = False) -> dict[str, Any]:
     if schema == "qa_reply":
         third = duration / 3
         spans = [(start, end)] * 3 if bad_times else [(0.5, third), (third, 2 * third), (0.5, 2 * third)]
+        if at_end:
+            spans[0] = (end + 0.03, end + 0.04)
         return {"items": [
             {"question": "What colour is the object on screen?", "answer": "Red.", "start_s": spans[0][0],
              "end_s": spans[0][1], "type": "time_sensitive"},
@@ -129,6 +134,7 @@ class StubServer:
     async def chat(self, request: web.Request) -> web.Response:
         state = self.state
         state.received["chat"] += 1
+        state.arrivals.append(time.monotonic())
         state.authorizations.add(request.headers.get("Authorization", ""))
         body = await request.json()
         state.prompts.append(_text_of(body["messages"])[0])
@@ -139,7 +145,8 @@ class StubServer:
             if state.service_time:
                 await asyncio.sleep(state.service_time)
             if fault and fault.kind == "429":
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                after = fault.retry_after
+                headers = {} if after is None else {"Retry-After": after if isinstance(after, str) else f"{after:g}"}
                 return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
                                          headers=headers)
             if fault and fault.kind == "401":  # as some servers do: the rejected key, echoed back
@@ -148,6 +155,10 @@ class StubServer:
                                                     "type": "invalid_request_error"}}, status=401)
             if fault and fault.kind == "500":
                 return web.json_response({"error": {"message": "server error", "type": "server"}}, status=500)
+            if fault and fault.kind == "not_json":  # as a proxy in front of a server might answer
+                return web.Response(text="<html><body>Bad Gateway</body></html>", content_type="text/html")
+            if fault and fault.kind == "no_choices":
+                return web.json_response({"object": "chat.completion", "choices": []})
             if fault and fault.kind == "slow":
                 await asyncio.sleep(fault.seconds)
             if fault and fault.kind == "malformed":
@@ -155,7 +166,8 @@ class StubServer:
             elif fault and fault.kind == "empty":
                 content = ""
             else:
-                content = json.dumps(answer_for(body, bad_times=bool(fault and fault.kind == "bad_times")))
+                kind = fault.kind if fault else None
+                content = json.dumps(answer_for(body, bad_times=kind == "bad_times", at_end=kind == "at_end"))
             return web.json_response(completion(body, content))
         finally:
             state.in_flight -= 1

@@ -162,13 +162,13 @@ def test_invalid_replies_are_retried_once_with_the_error_then_rejected(
 
 def test_concurrency_is_bounded_and_the_rate_limiter_waits() -> None:
     async def timed() -> float:
-        bucket = TokenBucket(6000)  # 100 tokens a second, bursts of 6000
-        await bucket.take(6000)
+        bucket = TokenBucket(6000)  # 100 tokens a second, bursts of a second's worth
+        await bucket.take(100)
         started = time.monotonic()
         await bucket.take(50)
         return time.monotonic() - started
 
-    assert 0.4 <= asyncio.run(timed()) < 2.0
+    assert 0.4 <= asyncio.run(timed()) < 5.0
 
 
 def test_in_flight_requests_never_exceed_the_concurrency(work: Path) -> None:

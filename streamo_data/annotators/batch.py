@@ -54,15 +54,20 @@ async def run_batch(settings: ClientSettings, cache: RequestCache, pending: list
         for line in output.text.splitlines():
             if not line.strip():
                 continue
-            record = json.loads(line)
-            response = record.get("response") or {}
-            if response.get("status_code") != 200:
+            try:  # one unreadable output line is one request left to the online pass, not a lost batch
+                record = json.loads(line)
+                response = record.get("response") or {}
+                if response.get("status_code") != 200:
+                    raise ValueError("not answered")
+                body, key = response["body"], record["custom_id"]
+                content = body["choices"][0]["message"]["content"] or ""
+                if not isinstance(content, str) or not isinstance(key, str):
+                    raise TypeError("not a completion")
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 failed += 1
                 continue
-            body = response["body"]
-            cache.put(record["custom_id"], {"content": body["choices"][0]["message"]["content"] or "",
-                                            "usage": body.get("usage") or {}, "model": settings.model,
-                                            "via": "batch"})
+            usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+            cache.put(key, {"content": content, "usage": usage, "model": settings.model, "via": "batch"})
             cached += 1
         return {"submitted": len(pending), "cached": cached, "failed": failed}
     finally:

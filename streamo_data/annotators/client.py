@@ -8,6 +8,7 @@ the ``openai`` client; it is never part of a cache key, a log line, an error mes
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import itertools
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import openai
 from openai import AsyncOpenAI
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamo_data.annotators.cache import RequestCache, request_key
 
@@ -31,20 +33,38 @@ CONNECTIONS_PER_POOL = 16
 KEYLIKE = re.compile(r"(sk|key|token)-[A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class ClientSettings:
-    model: str
-    base_url: str | None = None
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class ClientSettings(BaseModel):
+    """Checked when made, so that a bad value is one clear error before anything runs: a concurrency of 0
+    would wait forever, a limit of 0 would mean "unlimited" by accident."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(min_length=1, pattern=r"\S", description="the model's name at the endpoint")
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+", description="an http(s) URL")
     api_key_env: str = "OPENAI_API_KEY"
-    timeout_s: float = 60.0
-    max_attempts: int = 5
-    concurrency: int = 16
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
-    price_input_per_million: float = 0.0
-    price_output_per_million: float = 0.0
+    timeout_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    max_attempts: int = Field(default=5, ge=1)
+    concurrency: int = Field(default=16, ge=1)
+    requests_per_minute: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    tokens_per_minute: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    backoff_base_s: float = Field(default=0.5, ge=0, allow_inf_nan=False)
+    backoff_max_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    price_input_per_million: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    price_output_per_million: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+    @field_validator("model")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL in one spelling (no trailing slash; OpenAI's when none is given): part of every
+        cache key, since the same model name on two endpoints is two models."""
+        return (self.base_url or DEFAULT_BASE_URL).rstrip("/")
 
 
 @dataclass
@@ -111,22 +131,52 @@ def api_key_from_env(settings: ClientSettings) -> str:
     return key
 
 
-def retry_after_seconds(error: openai.APIStatusError) -> float | None:
-    """The server's Retry-After (seconds, milliseconds or an HTTP date), when it sent one."""
-    headers = error.response.headers
-    if (value := headers.get("retry-after-ms")) is not None:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
+def _seconds(value: str, scale: float = 1.0) -> float | None:
     try:
-        return max(0.0, float(value))
+        seconds = float(value) * scale
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def retry_after_seconds(error: openai.APIStatusError) -> float | None:
+    """The server's Retry-After (seconds, milliseconds or an HTTP date), when it sent one that means a
+    time; anything else (``soon``, ``inf``, a broken date) is as if none was sent: the usual backoff."""
+    headers = error.response.headers
+    if (value := headers.get("retry-after-ms")) is not None and (seconds := _seconds(value, 1e-3)) is not None:
+        return seconds
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    if (seconds := _seconds(value)) is not None:
+        return seconds
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # RFC 9110 dates are GMT
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+class NotACompletion(ValueError):
+    """A 200 reply that is not a chat completion (an HTML error page from a proxy, no choices, ...)."""
+
+
+def reply_content(raw: httpx.Response) -> tuple[str, dict[str, int]]:
+    """The reply text and token usage of a chat-completions response, or NotACompletion saying why not."""
+    try:
+        reply = raw.json()
+    except ValueError:
+        raise NotACompletion(f"the reply is not a chat completion (not JSON: {raw.text[:60]!r})") from None
+    try:
+        content = reply["choices"][0]["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise NotACompletion("the reply is not a chat completion (no choices[0].message)") from None
+    if not isinstance(content, str):
+        raise NotACompletion(f"the reply is not a chat completion (content is a {type(content).__name__})")
+    usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
+    return content, {k: v for k, v in usage.items() if isinstance(v, int)}
 
 
 class LLMClient:
@@ -159,7 +209,7 @@ class LLMClient:
         """The reply text for a request body: from the cache, or from the server (then cached at once).
         Counts go to the client's usage and, when given, to ``usage`` (one job's share)."""
         tallies = [self.usage] + ([usage] if usage is not None else [])
-        key = request_key(body)
+        key = request_key(body, self.settings.endpoint)
         if (hit := self.cache.get(key)) is not None:
             for tally in tallies:
                 tally.cached += 1
@@ -177,8 +227,9 @@ class LLMClient:
 
     async def _send(self, body: dict[str, Any], tallies: list[Usage]) -> tuple[str, dict[str, int]]:
         settings = self.settings
-        await self.limiter.acquire(estimate_tokens(body))
+        tokens = estimate_tokens(body)
         for attempt in range(1, settings.max_attempts + 1):
+            await self.limiter.acquire(tokens)  # every attempt is a request the server counts
             try:
                 # The typed `chat.completions.create` re-walks every parameter against its TypedDicts
                 # (about 2 ms of CPU a request, the bottleneck at 100+ in flight); our bodies are already
@@ -186,10 +237,9 @@ class LLMClient:
                 # ... and the reply is read as plain JSON rather than built into typed models.
                 client = self.clients[next(self._turn) % len(self.clients)]
                 raw = await client.post("/chat/completions", body=body, cast_to=httpx.Response)
-                reply = raw.json()
-                content = reply["choices"][0]["message"].get("content") or ""
-                usage = reply.get("usage") or {}
-                return content, {k: v for k, v in usage.items() if isinstance(v, int)}
+                return reply_content(raw)
+            except NotACompletion as error:
+                reason, wait = str(error), None
             except openai.APIStatusError as error:
                 status = error.status_code
                 if status != 429 and status < 500 and status != 408:
@@ -211,7 +261,7 @@ class LLMClient:
             if wait is None:  # jittered exponential backoff
                 ceiling = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1))
                 wait = ceiling * random.uniform(0.5, 1.5)
-            log.info("retrying after %s in %.2fs (attempt %d)", reason, wait, attempt)
+            log.info("retrying after %s in %.2fs (attempt %d)", self.redact(reason), wait, attempt)
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 

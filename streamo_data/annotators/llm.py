@@ -126,20 +126,31 @@ class LLMAnnotator:
                     return [], [{"job": job.where, "reason": f"invalid reply after one retry: {second}"}]
         except RequestFailed as error:
             return [], [{"job": job.where, "reason": f"request failed: {error}"}]
-        return self.events(reply, job), []
+        try:
+            return self.events(reply, job), []
+        except ValueError as error:  # a reply the checks let through that still makes no event: this job only
+            message = "; ".join(validation_messages(error)) if isinstance(error, ValidationError) else str(error)
+            return [], [{"job": job.where, "reason": f"the reply makes an invalid event: {message}"}]
 
     def events(self, reply: CaptionReply | NarrationReply | QAReply, job: Job) -> list[Event]:
+        """Events with every time clipped into the video. The reply checks allow times a tolerance past
+        the segment; clipping both ends of a span the same way keeps start <= end (a span just past
+        the end becomes a moment at the end, not an impossible span)."""
         video, duration = job.video, float(job.video.duration_s)  # type: ignore[arg-type]
+
+        def clip(time_s: float) -> float:
+            return min(max(time_s, 0.0), duration)
+
         common = {"video_id": video.video_id, "duration_s": duration, "source": f"llm:{self.kind}",
                   "provenance": self.provenance}
         if isinstance(reply, CaptionReply):
-            return [Event.create(start_s=job.start, end_s=min(job.end, duration), text=reply.caption.strip(),
+            return [Event.create(start_s=clip(job.start), end_s=clip(job.end), text=reply.caption.strip(),
                                  kind=EventKind.CAPTION, **common)]
         if isinstance(reply, NarrationReply):  # a narration is said at a moment: start = end = its time
-            said = {min(max(item.time_s, 0.0), duration): item.text.strip() for item in reply.items}
+            said = {clip(item.time_s): item.text.strip() for item in reply.items}
             return [Event.create(start_s=t, end_s=t, text=text, kind=EventKind.NARRATION, **common)
                     for t, text in sorted(said.items())]
-        return [Event.create(start_s=max(0.0, item.start_s), end_s=min(item.end_s, duration),
+        return [Event.create(start_s=clip(item.start_s), end_s=clip(item.end_s),
                              text=item.question.strip(), answer=item.answer.strip(), kind=EventKind.QA,
                              **{**common, "source": f"llm:qa:{item.type}"})
                 for item in reply.items]

@@ -1,25 +1,56 @@
-"""Prompt templates: the files under ``annotators/`` (front matter + a system and a user message).
+"""Prompt templates: front matter + a system and a user message, one file per annotator.
 
 Prompts live outside the code so that users edit them without touching Python; their SHA-256 goes
-into every event they produce, so a changed prompt is always visible in the provenance.
+into every event they produce, so a changed prompt is always visible in the provenance. The shipped
+templates are package data (``streamo_data/annotators/prompts/``, which the repository's top-level
+``annotators/`` links to), so an installed wheel finds them as an editable checkout does; ``--prompts``
+or ``$STREAMO_PROMPTS`` points at a folder of edited copies. A template is checked completely when
+loaded, so a broken one is one error naming its file before any request is sent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from streamo_data.annotators.replies import REPLIES
+from streamo_data.reasons import validation_messages
 
 PROMPTS_ENV = "STREAMO_PROMPTS"
+PLACEHOLDERS = ("start", "end", "duration", "num_frames")
+
+
+class PromptError(ValueError):
+    """A template that cannot be used; the message names the file and what is wrong with it."""
 
 
 def prompts_dir() -> Path:
-    """``$STREAMO_PROMPTS``, else the project's ``annotators/`` folder."""
+    """``$STREAMO_PROMPTS``, else the templates shipped with the package."""
     configured = os.environ.get(PROMPTS_ENV)
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "annotators"
+    return Path(configured) if configured else Path(__file__).resolve().parent / "prompts"
+
+
+class FrontMatter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    output: str
+    temperature: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    max_tokens: int = Field(default=512, ge=1)
+    frames: int = Field(default=8, ge=1)
+
+    @field_validator("output")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in REPLIES:
+            raise ValueError(f"output {value!r} is not one of {', '.join(REPLIES)}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -35,11 +66,33 @@ class PromptTemplate:
 
     @classmethod
     def load(cls, path: Path) -> PromptTemplate:
-        text = path.read_text(encoding="utf-8")
-        if not text.startswith("---\n"):
-            raise ValueError(f"{path}: a prompt starts with YAML front matter between '---' lines")
-        _, front, body = text.split("---\n", 2)
-        meta = yaml.safe_load(front)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise PromptError(f"{path}: not UTF-8 text") from None
+        except OSError as error:
+            raise PromptError(f"{path}: cannot read it ({error.strerror})") from None
+        try:
+            return cls.parse(text)
+        except PromptError as error:
+            raise PromptError(f"{path}: {error}") from None
+
+    @classmethod
+    def parse(cls, text: str) -> PromptTemplate:
+        parts = text.split("---\n", 2)
+        if len(parts) != 3 or parts[0]:
+            raise PromptError("a prompt starts with YAML front matter between two '---' lines")
+        _, front, body = parts
+        try:
+            meta = yaml.safe_load(front)
+        except yaml.YAMLError as error:
+            raise PromptError(f"the front matter is not valid YAML ({str(error).splitlines()[0]})") from None
+        if not isinstance(meta, dict):
+            raise PromptError("the front matter must be settings (name: ..., output: ...)")
+        try:
+            settings = FrontMatter.model_validate(meta)
+        except ValidationError as error:
+            raise PromptError("; ".join(validation_messages(error))) from None
         sections: dict[str, list[str]] = {}
         current = None
         for line in body.splitlines():
@@ -49,11 +102,26 @@ class PromptTemplate:
             elif current is not None:
                 sections[current].append(line)
         if set(sections) != {"system", "user"}:
-            raise ValueError(f"{path}: needs exactly a '## system' and a '## user' section")
-        return cls(name=meta["name"], output=meta["output"], temperature=float(meta.get("temperature", 0.0)),
-                   max_tokens=int(meta.get("max_tokens", 512)), frames=int(meta.get("frames", 8)),
-                   system="\n".join(sections["system"]).strip(), user="\n".join(sections["user"]).strip(),
-                   sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+            raise PromptError("needs exactly a '## system' and a '## user' section")
+        template = cls(name=settings.name, output=settings.output, temperature=settings.temperature,
+                       max_tokens=settings.max_tokens, frames=settings.frames,
+                       system="\n".join(sections["system"]).strip(), user="\n".join(sections["user"]).strip(),
+                       sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+        template.check_placeholders()
+        return template
+
+    def check_placeholders(self) -> None:
+        """Every ``{...}`` is one the annotators fill in, and literal braces are doubled: found now,
+        not as a KeyError in the middle of a run."""
+        for section, text in (("system", self.system), ("user", self.user)):
+            try:
+                fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+            except ValueError as error:
+                raise PromptError(f"## {section}: {error} (write literal braces as {{{{ and }}}})") from None
+            for name in fields:
+                if name not in PLACEHOLDERS:
+                    raise PromptError(f"## {section}: unknown placeholder {{{name}}} (known:"
+                                      f" {', '.join(PLACEHOLDERS)}; write literal braces as {{{{ and }}}})")
 
     def render(self, **values: object) -> tuple[str, str]:
         return self.system.format(**values), self.user.format(**values)
@@ -61,6 +129,6 @@ class PromptTemplate:
 
 def load_prompt(name: str, directory: Path | None = None) -> PromptTemplate:
     path = (directory or prompts_dir()) / f"{name}.md"
-    if not path.exists():
-        raise FileNotFoundError(f"no prompt template {path} (set --prompts or ${PROMPTS_ENV})")
+    if not path.is_file():
+        raise PromptError(f"no prompt template {path} (set --prompts or ${PROMPTS_ENV})")
     return PromptTemplate.load(path)

@@ -9,6 +9,13 @@ import typer
 
 from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, console, err, make_executor, print_summary
 
+# The option that sets each checked field, so a bad value is reported as the flag the user typed.
+OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api-key-env", "timeout_s": "--timeout",
+             "max_attempts": "--max-attempts", "concurrency": "--concurrency", "requests_per_minute": "--rpm",
+             "tokens_per_minute": "--tpm", "price_input_per_million": "--price-in",
+             "price_output_per_million": "--price-out", "window_s": "--window", "actors": "--actors",
+             "prompts": "--prompts"}
+
 annotate_app = typer.Typer(help="Run annotators over ingested videos, writing events.parquet.", no_args_is_help=True)
 
 
@@ -32,14 +39,24 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
                   rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
                   price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
                   executor: str, address: str | None, num_cpus: int | None) -> None:
+    from pydantic import ValidationError
+
     from streamo_data.annotators.client import ClientSettings, RequestFailed
+    from streamo_data.annotators.prompts import PromptError
     from streamo_data.pipelines.annotate import AnnotateOptions, estimate, run_batch_pass, run_llm_annotation
 
-    settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
-                              max_attempts=max_attempts, concurrency=concurrency, requests_per_minute=rpm,
-                              tokens_per_minute=tpm, price_input_per_million=price_in,
-                              price_output_per_million=price_out)
-    options = AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window, actors=actors)
+    try:  # every option is checked before anything runs: one line naming the option, exit 2
+        settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
+                                  max_attempts=max_attempts, concurrency=concurrency, requests_per_minute=rpm,
+                                  tokens_per_minute=tpm, price_input_per_million=price_in,
+                                  price_output_per_million=price_out)
+        options = AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window, actors=actors)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        field = str(detail["loc"][-1]) if detail["loc"] else ""
+        err.print(f"invalid {OPTION_OF.get(field, field)} {detail['input']!r}: {detail['msg']}", soft_wrap=True,
+                  markup=False)
+        raise typer.Exit(2) from None
     try:
         if dry_run:
             report = estimate(work_dir, options)
@@ -52,9 +69,9 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
                 f"batch {b['id']}: {b['status']}"))
             console.print(f"batch: submitted {outcome['submitted']} requests not yet cached; {outcome}")
         report = run_llm_annotation(work_dir, options, make_executor(executor, address, num_cpus))
-    except (RequestFailed, FileNotFoundError) as error:
-        err.print(f"[red]{error}")
-        raise typer.Exit(2) from error
+    except (RequestFailed, PromptError) as error:
+        err.print(str(error), style="red", soft_wrap=True, markup=False)
+        raise typer.Exit(2) from None
     usage = report.usage
     console.print(f"annotate {kind}: {report.jobs} jobs on {report.videos} videos -> {report.events} events;"
                   f" requests sent {usage.sent}, cached {usage.cached}, failed {usage.failed}, retries"
@@ -62,6 +79,10 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
                   f" cost ${usage.cost(settings):,.4f}")
     for reason, count in report.rejects.most_common():
         console.print(f"[yellow]rejected[/yellow] {count}× {reason}")
+    if report.nothing_answered:
+        err.print(f"every request failed ({usage.failed} of {usage.failed}; e.g. {report.first_reject}): nothing"
+                  f" was answered by {settings.endpoint}", style="red", soft_wrap=True, markup=False)
+        raise typer.Exit(2)
 
 
 def _register_llm_command(kind: str, summary: str) -> None:

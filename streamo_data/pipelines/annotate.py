@@ -1,8 +1,11 @@
 """Running an LLM annotator over a work directory: in-process, or on a Ray actor pool of clients.
 
 Each video is one item. In-process, one async client serves every job with bounded concurrency;
-on Ray, ``map_batches`` runs an actor pool, each actor an async client with its share of the
-concurrency and of the RPM/TPM limits (the limits are per run, split evenly). Every reply is cached
+on Ray, ``map_batches`` runs an actor pool, each actor one async client for its whole life (on an
+event loop of its own), with its share of the concurrency and of the RPM/TPM limits (the limits are
+per run, split evenly; every attempt takes from them). What can be checked before anything runs (the
+options, the prompt template, the API key) is checked in the driver, so a bad one is one clear error
+and not one traceback per actor. Every reply is cached
 as it arrives (see :mod:`streamo_data.annotators.cache`), so a rerun, or a resume after a crash,
 sends no request that was already answered. New events are merged into ``events.parquet``; rejects,
 token usage and cost go to ``annotate_<kind>_{rejects.jsonl,report.json}``.
@@ -13,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamo_data.annotators.cache import RequestCache, request_key
-from streamo_data.annotators.client import ClientSettings, LLMClient, Usage, estimate_tokens
+from streamo_data.annotators.client import ClientSettings, LLMClient, Usage, api_key_from_env, estimate_tokens
 from streamo_data.annotators.llm import LLMAnnotator, dump_rejects, jobs_for
-from streamo_data.annotators.prompts import load_prompt
+from streamo_data.annotators.prompts import PromptTemplate, load_prompt
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, ensure_ray, progress_bar
 from streamo_data.pipelines.stages import EVENTS, VIDEOS, video_root
@@ -33,13 +38,16 @@ from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.video.backends import available_backends
 
 
-@dataclass(frozen=True)
-class AnnotateOptions:
-    kind: str
+class AnnotateOptions(BaseModel):
+    """Checked when made (see ClientSettings): a window of 0 would never end, 0 actors would run nothing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["caption", "narration", "qa"]
     settings: ClientSettings
     prompts: Path | None = None
-    window_s: float = 10.0
-    actors: int = 2
+    window_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)
+    actors: int = Field(default=2, ge=1)
     cache_dir: Path | None = None
 
 
@@ -53,6 +61,13 @@ class AnnotateReport:
     rejects: Counter[str] = field(default_factory=Counter)
     estimated_tokens: int = 0
     estimated_cost: float = 0.0
+    first_reject: str = ""
+
+    @property
+    def nothing_answered(self) -> bool:
+        """Requests were made and every one failed: the endpoint is down, unreachable, or refuses us.
+        The run could not do its job, which a caller must hear as a failure, not as an empty success."""
+        return self.usage.failed > 0 and self.usage.sent == 0 and self.usage.cached == 0
 
     def as_dict(self, settings: ClientSettings) -> dict[str, Any]:
         return {"annotator": self.kind, "model": settings.model, "videos": self.videos, "jobs": self.jobs,
@@ -60,9 +75,18 @@ class AnnotateReport:
                 "rejects": dict(self.rejects)}
 
 
-def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Path) -> LLMAnnotator:
-    return LLMAnnotator(options.kind, load_prompt(options.kind, options.prompts), options.settings, client,
+def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Path,
+               prompt: PromptTemplate | None = None) -> LLMAnnotator:
+    return LLMAnnotator(options.kind, prompt or load_prompt(options.kind, options.prompts), options.settings, client,
                         video_dir, available_backends())
+
+
+def preflight(options: AnnotateOptions) -> PromptTemplate:
+    """Everything a run needs that can be wrong before it starts: the prompt template (PromptError) and
+    the API key (RequestFailed); checked once, in the driver, before any actor exists."""
+    prompt = load_prompt(options.kind, options.prompts)
+    api_key_from_env(options.settings)
+    return prompt
 
 
 def request_cache(options: AnnotateOptions, work_dir: Path) -> RequestCache:
@@ -108,35 +132,34 @@ async def annotate_videos(annotator: LLMAnnotator, items: list[dict[str, Any]], 
 
 
 class AnnotatorActor:
-    """A Ray Data actor: one async client per batch of videos, results back as JSON strings."""
+    """A Ray Data actor: one async client for the actor's whole life, results back as JSON strings.
 
-    def __init__(self, options: dict[str, Any], work_dir: str, video_dir: str) -> None:
-        self.options = AnnotateOptions(**{**options, "settings": ClientSettings(**options["settings"]),
-                                          "prompts": Path(options["prompts"]) if options["prompts"] else None,
-                                          "cache_dir": Path(options["cache_dir"]) if options["cache_dir"] else None})
-        self.work_dir, self.video_dir = Path(work_dir), Path(video_dir)
+    The client (and with it the actor's share of the RPM/TPM budget) outlives the batches: a client
+    per batch would start every batch with a fresh budget. So the actor keeps one event loop of its
+    own, runs each batch on it, and makes the client on it at the first batch."""
+
+    def __init__(self, options: dict[str, Any], prompt: PromptTemplate, work_dir: str, video_dir: str) -> None:
+        self.options = AnnotateOptions.model_validate(options)
+        self.prompt, self.work_dir, self.video_dir = prompt, Path(work_dir), Path(video_dir)
+        self.loop = asyncio.new_event_loop()
+        self.turn = threading.Lock()  # one batch at a time on the loop, whichever thread Ray calls from
+        self.annotator: LLMAnnotator | None = None
+
+    async def _run(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.annotator is None:
+            client = LLMClient(self.options.settings, request_cache(self.options, self.work_dir))
+            self.annotator = _annotator(self.options, client, self.video_dir, self.prompt)
+        return await annotate_videos(self.annotator, items, self.options.window_s)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [json.loads(text) for text in batch["json"]]
-
-        async def run() -> list[dict[str, Any]]:
-            client = LLMClient(self.options.settings, request_cache(self.options, self.work_dir))
-            try:
-                return await annotate_videos(_annotator(self.options, client, self.video_dir), items,
-                                             self.options.window_s)
-            finally:
-                await client.close()
-
-        return {"json": np.array([json.dumps(r) for r in asyncio.run(run())], dtype=object)}
-
-
-def _options_json(options: AnnotateOptions) -> dict[str, Any]:
-    return {"kind": options.kind, "settings": options.settings.__dict__, "window_s": options.window_s,
-            "actors": options.actors, "prompts": str(options.prompts) if options.prompts else None,
-            "cache_dir": str(options.cache_dir) if options.cache_dir else None}
+        with self.turn:
+            results = self.loop.run_until_complete(self._run(items))
+        return {"json": np.array([json.dumps(r) for r in results], dtype=object)}
 
 
 def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Executor) -> AnnotateReport:
+    prompt = preflight(options)
     items, skipped = _video_items(work_dir, options)
     video_dir = video_root(work_dir)
     report = AnnotateReport(kind=options.kind, videos=len(items))
@@ -156,7 +179,8 @@ def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Execu
             async def run() -> list[dict[str, Any]]:
                 client = LLMClient(options.settings, request_cache(options, work_dir))
                 try:
-                    return await annotate_videos(_annotator(options, client, video_dir), items, options.window_s, done)
+                    return await annotate_videos(_annotator(options, client, video_dir, prompt), items,
+                                                 options.window_s, done)
                 finally:
                     await client.close()
 
@@ -166,15 +190,15 @@ def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Execu
 
             ensure_ray(executor)
             actors = max(1, min(options.actors, len(items)))
-            share = replace(options, settings=replace(
-                options.settings, concurrency=math.ceil(options.settings.concurrency / actors),
-                requests_per_minute=_split(options.settings.requests_per_minute, actors),
-                tokens_per_minute=_split(options.settings.tokens_per_minute, actors)))
+            share = options.model_copy(update={"settings": options.settings.model_copy(update={
+                "concurrency": math.ceil(options.settings.concurrency / actors),
+                "requests_per_minute": _split(options.settings.requests_per_minute, actors),
+                "tokens_per_minute": _split(options.settings.tokens_per_minute, actors)})})
             dataset = ray.data.from_items([{"json": json.dumps(i)} for i in items],
                                           override_num_blocks=min(len(items), 4 * actors))
             mapped = dataset.map_batches(
-                AnnotatorActor, fn_constructor_kwargs={"options": _options_json(share), "work_dir": str(work_dir),
-                                                       "video_dir": str(video_dir)},
+                AnnotatorActor, fn_constructor_kwargs={"options": share.model_dump(mode="json"), "prompt": prompt,
+                                                       "work_dir": str(work_dir), "video_dir": str(video_dir)},
                 concurrency=actors, batch_size=max(1, math.ceil(len(items) / (4 * actors))), batch_format="numpy")
             for row in mapped.iter_rows():
                 result = json.loads(row["json"])
@@ -188,6 +212,7 @@ def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Execu
         new_events.extend(result["events"])
         all_rejects.extend(result["rejects"])
     report.rejects.update(_reason(r["reason"]) for r in all_rejects)
+    report.first_reject = all_rejects[0]["reason"] if all_rejects else ""
     report.events = len(new_events)
     _merge_events(work_dir, new_events)
     write_text_atomic(work_dir / f"annotate_{options.kind}_rejects.jsonl", dump_rejects(all_rejects))
@@ -261,7 +286,7 @@ def pending_requests(work_dir: Path, options: AnnotateOptions) -> list[tuple[str
                 body = annotator.request(job, annotator.images(job))
             except Exception:  # noqa: BLE001 - the online pass reports unreadable frames with their reason
                 continue
-            key = request_key(body)
+            key = request_key(body, options.settings.endpoint)
             if cache.get(key) is None:
                 pending.append((key, body))
     return pending
