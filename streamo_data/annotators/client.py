@@ -42,8 +42,8 @@ class ClientSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = Field(min_length=1, pattern=r"\S", description="the model's name at the endpoint")
-    base_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+", description="an http(s) URL")
+    model: str
+    base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     max_attempts: int = Field(default=5, ge=1)
@@ -57,8 +57,17 @@ class ClientSettings(BaseModel):
 
     @field_validator("model")
     @classmethod
-    def _strip(cls, value: str) -> str:
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a model name is needed (as the endpoint knows it)")
         return value.strip()
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("should be an http:// or https:// URL, e.g. http://localhost:8000/v1")
+        return value
 
     @property
     def endpoint(self) -> str:

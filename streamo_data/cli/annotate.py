@@ -54,8 +54,8 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
     except ValidationError as error:
         detail = error.errors()[0]
         field = str(detail["loc"][-1]) if detail["loc"] else ""
-        err.print(f"invalid {OPTION_OF.get(field, field)} {detail['input']!r}: {detail['msg']}", soft_wrap=True,
-                  markup=False)
+        reason = str(detail["msg"]).removeprefix("Value error, ")
+        err.print(f"invalid {OPTION_OF.get(field, field)} {detail['input']!r}: {reason}", soft_wrap=True, markup=False)
         raise typer.Exit(2) from None
     try:
         if dry_run:
