@@ -2,7 +2,7 @@
 
 Prompts live outside the code so that users edit them without touching Python; their SHA-256 goes
 into every event they produce, so a changed prompt is always visible in the provenance. The shipped
-templates are package data (``streamo_data/annotators/prompts/``, which the repository's top-level
+templates are package data (``streamo_data/annotators/templates/``, which the repository's top-level
 ``annotators/`` links to), so an installed wheel finds them as an editable checkout does; ``--prompts``
 or ``$STREAMO_PROMPTS`` points at a folder of edited copies. A template is checked completely when
 loaded, so a broken one is one error naming its file before any request is sent.
@@ -33,7 +33,7 @@ class PromptError(ValueError):
 def prompts_dir() -> Path:
     """``$STREAMO_PROMPTS``, else the templates shipped with the package."""
     configured = os.environ.get(PROMPTS_ENV)
-    return Path(configured) if configured else Path(__file__).resolve().parent / "prompts"
+    return Path(configured) if configured else Path(__file__).resolve().parent / "templates"
 
 
 class FrontMatter(BaseModel):
