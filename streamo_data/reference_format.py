@@ -396,31 +396,49 @@ def reference_record(record: dict[str, Any], video_path: str, num_frames: int, f
 _INDENT = "  "
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _encoded_message(depth: int, role: str, content: str) -> str:
-    inner = _INDENT * (depth + 1)
-    return f'{_INDENT * depth}{{\n{inner}"role": "{role}",\n{inner}"content": {encode_basestring(content)}\n' \
-           f"{_INDENT * depth}}}"
-
-
 def _encode_message(depth: int, role: str, content: str) -> str:
-    """Messages repeat across records (silent frames, the system prompt), so common ones are cached."""
-    if len(content) < 256 or role == "system":
-        return _encoded_message(depth, role, content)
     inner = _INDENT * (depth + 1)
-    return f'{_INDENT * depth}{{\n{inner}"role": "{role}",\n{inner}"content": {encode_basestring(content)}\n' \
-           f"{_INDENT * depth}}}"
+    return (f'{_INDENT * depth}{{\n{inner}"role": "{role}",\n{inner}"content": {encode_basestring(content)}\n'
+            f"{_INDENT * depth}}}")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _encoded_plain_frame(depth: int, frame: int, state: str) -> str:
+    """A frame without a question whose assistant turn is silence or standby: the same text in every
+    record, so it is encoded once."""
+    return _encode_frame(depth, frame, None, state)
+
+
+def _encode_frame(depth: int, frame: int, question: Any, state: str) -> str:
+    tag = f"<{frame}s-{frame + 1}s>\n{STREAM_TOKEN}"
+    user = tag if question is None else f"{question}\n{tag}"
+    return f"{_encode_message(depth, 'user', user)},\n{_encode_message(depth, 'assistant', state)}"
+
+
+_PLAIN_STATES = frozenset({STATE_TOKENS[State.SILENCE], STATE_TOKENS[State.STANDBY]})
 
 
 def encode_reference_record(record: ReferenceRecord, depth: int) -> str:
     """Exactly what ``json.dump(..., ensure_ascii=False, indent=2)`` writes for this record when it sits
     ``depth`` containers deep (1 inside the output list, 0 when it is the whole file), without building
     the nested dicts or running json's pure-Python indenting encoder."""
-    key = _INDENT * (depth + 1)
-    messages = ",\n".join(_encode_message(depth + 2, role, content) for role, content in record.messages())
-    parts = [f'{{\n{key}"messages": [\n{messages}\n{key}],\n{key}"videos": [\n{_INDENT * (depth + 2)}'
-             f"{encode_basestring(record.video_path)}\n{key}]"]
+    key, item = _INDENT * (depth + 1), depth + 2
+    shown = record.frames.questions
+    parts = [_encoded_system_prompt(item, record.system_prompt)]
+    for frame, state in enumerate(record.frames.states):
+        if frame not in shown and state in _PLAIN_STATES:
+            parts.append(_encoded_plain_frame(item, frame, state))
+        else:
+            parts.append(_encode_frame(item, frame, shown.get(frame), state))
+    messages = ",\n".join(parts)
+    fields = [f'{{\n{key}"messages": [\n{messages}\n{key}],\n{key}"videos": [\n{_INDENT * item}'
+              f"{encode_basestring(record.video_path)}\n{key}]"]
     for name, value in record.metadata:
         encoded = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n" + key)
-        parts.append(f'{key}"{name}": {encoded}')
-    return ",\n".join(parts) + f"\n{_INDENT * depth}}}"
+        fields.append(f'{key}"{name}": {encoded}')
+    return ",\n".join(fields) + f"\n{_INDENT * depth}}}"
+
+
+@functools.lru_cache(maxsize=8)
+def _encoded_system_prompt(depth: int, prompt: str) -> str:
+    return _encode_message(depth, "system", prompt)
