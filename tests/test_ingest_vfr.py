@@ -109,3 +109,20 @@ def test_training_features_and_offline_analysis_read_a_vfr_video_by_time(tmp_pat
     indices = native_indices_at(str(video), analysis, backends, record.native_fps)  # type: ignore[arg-type]
     frames = DecordBackend().read_frames(str(video), indices).reshape(len(indices), -1).mean(axis=1)
     assert np.abs(frames - [grey_for_time(shown_at(t)) for t in analysis]).max() <= 4
+
+
+def test_llm_annotators_show_the_frames_at_the_times_they_name_on_a_vfr_video(tmp_path: Path) -> None:
+    import base64
+
+    import cv2
+
+    from streamo_data.annotators.frames import segment_images
+
+    times = variable_rate_times(cut_s=1.0, duration_s=10.0)
+    video = make_variable_rate_video(tmp_path / "vfr.mp4", times)
+    record = probe_video(tmp_path, video.name, 1.0, available_backends())
+    for t, url in segment_images(record, tmp_path, 0.0, 9.0, 6, available_backends()):
+        jpeg = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
+        grey = cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE).mean()
+        shown = max(s for s in times if s <= t + 1e-9)
+        assert abs(grey - grey_for_time(shown)) <= 4, (t, grey, grey_for_time(shown))

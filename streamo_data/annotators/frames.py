@@ -16,6 +16,7 @@ import numpy as np
 
 from streamo_data.schema import VideoRecord
 from streamo_data.video.backends import FrameBackend, read_frames_with_fallback
+from streamo_data.video.probe import native_indices_at
 
 MAX_SIDE = 512
 JPEG_QUALITY = 85
@@ -44,6 +45,8 @@ def segment_images(video: VideoRecord, video_dir: Path, start: float, end: float
     """(time, data URL) for ``count`` frames of the segment, decoded from the video file."""
     times = segment_times(start, end, count)
     last = video.num_native_frames - 1  # type: ignore[operator]
-    indices = [min(last, int(t * video.native_fps)) for t in times]  # type: ignore[operator]
-    frames, _ = read_frames_with_fallback(str(video_dir / video.path), indices, backends)
+    path = str(video_dir / video.path)
+    # by frame timestamps, so a variable-frame-rate video shows the model the frames at these times
+    indices = [min(last, i) for i in native_indices_at(path, times, backends, video.native_fps)]  # type: ignore[arg-type]
+    frames, _ = read_frames_with_fallback(path, indices, backends)
     return [(t, encode_jpeg(frame)) for t, frame in zip(times, frames, strict=True)]
