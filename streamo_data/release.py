@@ -12,6 +12,7 @@ with no extra arguments, because the card's YAML ``configs`` name every file)::
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections import defaultdict
@@ -23,11 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
+from pydantic import ValidationError
 
 from streamo_data import __version__
+from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import sha256_of, write_text_atomic
+from streamo_data.reasons import validation_messages
 from streamo_data.schema import ReleaseManifest, ShardInfo, stable_id
-from streamo_data.tables import SAMPLE_FEATURES
+from streamo_data.tables import SAMPLE_FEATURES, parquet_file, read_table
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "validation")
@@ -132,16 +136,17 @@ def write_release(
     rows_per_shard: int = 50_000, seed: int = 0,
 ) -> ReleaseManifest:
     """A release from a work directory's samples.parquet (the path of `streamo build WORK_DIR`)."""
-    keys = pq.read_table(samples_path, columns=["task", "video_id", "fps"])
+    check_release_options(validation_fraction, rows_per_shard)
+    keys = read_table(samples_path, columns=["task", "video_id", "fps"])
     if not keys.num_rows:
-        raise ValueError(f"{samples_path} holds no samples: nothing to release (see rejects.jsonl beside it)")
+        raise UserError(f"{samples_path} holds no samples: nothing to release (see rejects.jsonl beside it)")
     videos_by_task: dict[str, set[str]] = defaultdict(set)
     for task, video_id in zip(keys["task"].to_pylist(), keys["video_id"].to_pylist(), strict=True):
         videos_by_task[task].add(video_id)
     held_out = validation_videos(videos_by_task, validation_fraction, seed)
 
     writer = ShardWriter(out_dir, rows_per_shard)
-    for batch in pq.ParquetFile(samples_path).iter_batches(batch_size=8192):
+    for batch in parquet_file(samples_path).iter_batches(batch_size=8192):
         table = pa.Table.from_batches([batch]).cast(writer.schema)
         held = pc.is_in(table["video_id"], value_set=pa.array(sorted(held_out), pa.string()))
         for task in pc.unique(table["task"]).to_pylist():
@@ -156,11 +161,22 @@ def write_release(
     return manifest
 
 
+def check_release_options(validation_fraction: float, rows_per_shard: int) -> None:
+    """Refuse numbers that would loop forever (0 rows a shard) or split nonsensically, before writing."""
+    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
+        raise UserError(f"--rows-per-shard must be a whole number of at least 1, not {rows_per_shard}")
+    if not math.isfinite(validation_fraction) or not 0 <= validation_fraction < 1:
+        raise UserError(f"--validation-fraction must be at least 0 and below 1, not {validation_fraction:g}")
+
+
 def read_manifest(release_dir: Path) -> ReleaseManifest:
     path = release_dir / MANIFEST
     if not path.exists():
-        raise FileNotFoundError(f"{release_dir} is not a release: {MANIFEST} is missing")
-    return ReleaseManifest.model_validate_json(path.read_text(encoding="utf-8"))
+        raise MissingInput(f"{release_dir} is not a release: {MANIFEST} is missing")
+    try:
+        return ReleaseManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as error:
+        raise UserError(f"{path}: not a release manifest ({validation_messages(error)[0]})") from error
 
 
 def release_fingerprint(manifest: ReleaseManifest) -> str:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from streamo_data.align import State
 from streamo_data.release import read_manifest
+from streamo_data.tables import read_table
 
 
 def release_stats(release_dir: Path) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def release_stats(release_dir: Path) -> dict[str, Any]:
     responses: Counter[str] = Counter()
     by_source: dict[str, Counter[str]] = defaultdict(Counter)
     for shard in manifest.shards:
-        table = pq.read_table(release_dir / shard.path, columns=["states", "responses", "source"])
+        table = read_table(release_dir / shard.path, columns=["states", "responses", "source"])
         samples[shard.task][shard.split] += table.num_rows
         for entry in pc.value_counts(table["source"]).to_pylist():
             by_source[shard.task][entry["values"]] += entry["counts"]

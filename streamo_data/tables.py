@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from datasets import Features, Value
 from pydantic import BaseModel
 
+from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_atomic
 from streamo_data.schema import Event, StreamingSample, VideoRecord
 
@@ -81,7 +82,37 @@ def write_rows(path: Path, model: type[BaseModel], rows: Iterable[dict[str, Any]
     return table.num_rows
 
 
+def unreadable(path: Path, error: Exception) -> UserError:
+    """The one message for a Parquet file that cannot be read: pyarrow's own names no file."""
+    if isinstance(error, FileNotFoundError):
+        return MissingInput(f"{path}: no such file")
+    return UserError(f"{path}: not a readable Parquet file ({error})")
+
+
+def parquet_file(path: Path) -> pq.ParquetFile:
+    """An open Parquet file, or a UserError naming it (a truncated copy, a file of another format)."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise unreadable(path, error) from error
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """``pq.read_table`` with a UserError naming the file when it cannot be read."""
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        raise unreadable(path, error) from error
+
+
 def iter_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
     """Rows of a Parquet file, a batch at a time, so memory stays flat whatever its size."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+    batches = parquet_file(path).iter_batches(batch_size=batch_size)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as error:  # a damaged page after a good footer
+            raise unreadable(path, error) from error
         yield from batch.to_pylist()

@@ -1,5 +1,6 @@
 """Re-checking a release row by row against the models it was written with, plus what no single row
-can show: shard checksums, duplicate sample ids, and videos leaking across splits."""
+can show: shard checksums, unreadable shards, Parquet files the manifest does not list (`load_dataset`
+reads them all the same), duplicate sample ids, and videos leaking across splits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from streamo_data.errors import UserError
 from streamo_data.io import sha256_of
 from streamo_data.reasons import reason_key, validation_messages
 from streamo_data.release import read_manifest
@@ -44,25 +46,38 @@ def validate_release(release_dir: Path) -> ValidationReport:
         if sha256_of(path) != shard.sha256:
             report.add("shard checksum differs from manifest.json", shard.path)
         count = 0
-        for row in iter_rows(path):
-            count += 1
-            report.rows += 1
-            where = f"{shard.path} row {count - 1} (sample {row.get('sample_id')})"
-            try:
-                sample = StreamingSample.model_validate(row)
-            except ValidationError as error:
-                for message in validation_messages(error):
-                    report.add(reason_key(message), f"{where}: {message}")
-                continue
-            if sample.task != shard.task:
-                report.add("row's task differs from its shard's task", where)
-            if sample.sample_id in seen:
-                report.add("duplicate sample_id", where)
-            seen.add(sample.sample_id)
-            splits_of_video[sample.video_id].add(shard.split)
+        try:
+            for row in iter_rows(path):
+                count += 1
+                report.rows += 1
+                where = f"{shard.path} row {count - 1} (sample {row.get('sample_id')})"
+                try:
+                    sample = StreamingSample.model_validate(row)
+                except ValidationError as error:
+                    for message in validation_messages(error):
+                        report.add(reason_key(message), f"{where}: {message}")
+                    continue
+                if sample.task != shard.task:
+                    report.add("row's task differs from its shard's task", where)
+                if sample.sample_id in seen:
+                    report.add("duplicate sample_id", where)
+                seen.add(sample.sample_id)
+                splits_of_video[sample.video_id].add(shard.split)
+        except UserError as error:
+            report.add("shard is not a readable Parquet file", f"{shard.path}: {error}")
+            continue
         if count != shard.num_rows:
             report.add("shard row count differs from manifest.json", shard.path)
+    for extra in unlisted_files(release_dir, {shard.path for shard in manifest.shards}):
+        report.add("Parquet file in data/ not listed in manifest.json (load_dataset reads it too)", extra)
     for video_id, splits in splits_of_video.items():
         if len(splits) > 1:
             report.add("video appears in more than one split", video_id)
     return report
+
+
+def unlisted_files(release_dir: Path, listed: set[str]) -> list[str]:
+    """Parquet files under ``data/`` that the manifest does not name: the card's globs would load them."""
+    data = release_dir / "data"
+    found = (p.relative_to(release_dir).as_posix() for p in data.rglob("*.parquet")) if data.is_dir() else ()
+    return sorted(path for path in found if path not in listed)

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
+from streamo_data.errors import UserError
 from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.schema import Event, VideoRecord
 from streamo_data.tables import iter_rows
@@ -64,8 +65,11 @@ def test_charades_sta_with_durations_from_the_charades_csv(tmp_path: Path) -> No
 
 
 def test_charades_sta_without_durations_names_what_is_missing(tmp_path: Path) -> None:
-    _, skipped = run("charades_sta", "charades_sta_train.txt", tmp_path)
-    assert skipped["no duration: the annotation has none and no --videos catalogue gives one"] == 6
+    """Every line skipped: no event, so nothing is written and the error says why (with the count)."""
+    with pytest.raises(UserError, match="no duration: the annotation has none and no --videos catalogue gives"
+                                        " one ×6"):
+        run("charades_sta", "charades_sta_train.txt", tmp_path)
+    assert not (tmp_path / "charades_sta").exists()
 
 
 def test_qvhighlights_one_event_per_relevant_window(tmp_path: Path) -> None:
@@ -151,3 +155,52 @@ def test_cli_recipe_reports_and_refuses_unknown_names(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["recipe", "kinetics", "--annotations", str(FIXTURES / "COIN.json"),
                                       "--out", str(tmp_path / "k")])
     assert result.exit_code != 0 and "unknown recipe 'kinetics'" in result.output
+
+
+# ---- a recipe into a work dir that already holds work --------------------------------------------------------
+
+def _sources(work: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in iter_rows(work / "events.parquet"):
+        counts[row["source"]] = counts.get(row["source"], 0) + 1
+    return counts
+
+
+def test_recipe_into_a_work_dir_merges_by_source(sample_videos: Path, tmp_path: Path) -> None:
+    """Events of other sources (annotators, other recipes) and every ingested video stay; the recipe's own
+    source is replaced, so a rerun does not duplicate it."""
+    from streamo_data.pipelines.runner import Executor
+    from streamo_data.pipelines.stages import run_annotate_offline, run_ingest
+
+    work = tmp_path / "work"
+    run_ingest(sample_videos, work, 1.0, Executor(kind="local"))
+    run_annotate_offline(work, Executor(kind="local"))
+    ingested = {row["video_id"]: row for row in iter_rows(work / "videos.parquet")}
+    earlier = _sources(work)
+    args = ["recipe", "youcook2", "--annotations", str(FIXTURES / "youcookii_annotations_trainval.json"),
+            "--out", str(work)]
+    for _ in range(2):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert _sources(work) == {**earlier, "youcook2": 2}
+    videos = {row["video_id"]: row for row in iter_rows(work / "videos.parquet")}
+    assert {k: videos[k] for k in ingested} == ingested and len(videos) == len(ingested) + 1
+    kept = run_recipe(RECIPES["charades_sta"](), FIXTURES / "charades_sta_train.txt", work,
+                      videos=FIXTURES / "Charades_v1_train.csv")
+    assert _sources(work) == {**earlier, "youcook2": 2, "charades_sta": kept.events}
+    result = CliRunner().invoke(app, [*args, "--replace"])
+    assert result.exit_code == 0 and _sources(work) == {"youcook2": 2}, result.output
+    assert len(list(iter_rows(work / "videos.parquet"))) == 1
+
+
+def test_recipe_at_another_fps_than_the_work_dir_is_refused(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    args = ["recipe", "youcook2", "--annotations", str(FIXTURES / "youcookii_annotations_trainval.json"),
+            "--out", str(work)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = (work / "videos.parquet").read_bytes()
+    result = CliRunner().invoke(app, ["recipe", "qvhighlights", "--annotations",
+                                      str(FIXTURES / "highlight_train_release.jsonl"), "--out", str(work),
+                                      "--fps", "2"])
+    assert result.exit_code == 2 and "1 fps" in result.output and "Traceback" not in result.output, result.output
+    assert (work / "videos.parquet").read_bytes() == before

@@ -6,6 +6,7 @@ import typer
 
 from streamo_data.cli import stages, train
 from streamo_data.cli.annotate import annotate_app
+from streamo_data.cli.common import report_user_errors
 from streamo_data.cli.convert import convert_app, export_app
 
 app = typer.Typer(
@@ -21,5 +22,6 @@ for family in (stages.app, train.app):
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(convert_app, name="convert")
 app.add_typer(export_app, name="export")
+report_user_errors(app)  # bad input anywhere: one line and exit code 2, never a traceback
 
 __all__ = ["app"]

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn
 
+import pyarrow as pa
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from streamo_data.errors import UserError
 from streamo_data.pipelines.runner import Executor
 from streamo_data.pipelines.stages import StageSummary
 
@@ -24,13 +30,68 @@ CpusOpt = Annotated[int | None, typer.Option("--num-cpus", help="Cap the local R
 FpsOpt = Annotated[float, typer.Option("--fps", help="Sampled frames per second.")]
 
 
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One red line on stderr (never wrapped, so a long path stays one line) and the exit code."""
+    err.print(f"[red]error[/red]: {escape(message)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _reporting_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(command, "_reports_user_errors", False):
+        return command
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as error:
+            fail(str(error))
+        except pa.ArrowInvalid as error:  # a damaged Parquet file that no library helper named
+            fail(f"unreadable Parquet data: {error}")
+
+    wrapper._reports_user_errors = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def report_user_errors(app: typer.Typer) -> None:
+    """Every command of ``app`` and of its sub-apps turns a UserError into one line and exit code 2: the
+    single place where bad input becomes a message, instead of a try/except in each command."""
+    for info in app.registered_commands:
+        if info.callback is not None:
+            info.callback = _reporting_user_errors(info.callback)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            report_user_errors(group.typer_instance)
+
+
+def positive(option: str, value: float) -> float:
+    """``value`` when it is a finite number above zero; NaN and infinity pass typer's own range checks."""
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"{option} must be a positive number, not {value:g}")
+    return value
+
+
+def check_backend(name: str) -> str:
+    """A frame backend name the video layer knows, checked before any worker starts."""
+    from streamo_data.video.backends import available_backends
+
+    try:
+        available_backends(name)
+    except KeyError:
+        installed = ", ".join(backend.name for backend in available_backends())
+        raise UserError(f"--backend {name!r} is not a frame backend; installed here: {installed}") from None
+    return name
+
+
 def make_executor(kind: str, address: str | None, num_cpus: int | None) -> Executor:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     logging.getLogger("ray").setLevel(logging.WARNING)
+    if num_cpus is not None and num_cpus < 1:
+        raise UserError(f"--num-cpus must be at least 1, not {num_cpus}")
     try:
         return Executor(kind=kind, address=address, num_cpus=num_cpus)
     except ValueError as error:
-        raise typer.BadParameter(str(error)) from error
+        raise UserError(f"--executor: {error}") from error
 
 
 def print_summary(title: str, summary: StageSummary) -> None:

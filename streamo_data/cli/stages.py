@@ -9,7 +9,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, FpsOpt, console, err, make_executor, print_summary
+from streamo_data.cli.common import (
+    AddressOpt,
+    CpusOpt,
+    ExecutorOpt,
+    FpsOpt,
+    check_backend,
+    console,
+    err,
+    fail,
+    make_executor,
+    positive,
+    print_summary,
+)
+from streamo_data.errors import UserError
 
 app = typer.Typer()
 
@@ -35,15 +48,28 @@ def ingest(
     fps: FpsOpt = 1.0,
     backend: Annotated[str, typer.Option(help="Preferred frame backend: decord or pyav.")] = "decord",
     force: Annotated[bool, typer.Option(help="Probe every video again.")] = False,
+    replace: Annotated[bool, typer.Option(help="Let a work dir ingested from another folder (or written by a"
+                                          " recipe) start over from this one; its events are kept.")] = False,
     executor: ExecutorOpt = "ray",
     address: AddressOpt = None,
     num_cpus: CpusOpt = None,
 ) -> None:
-    """Find, probe and frame-index every video; unreadable files become error rows with a reason."""
-    from streamo_data.pipelines.stages import run_ingest
+    """Find, probe and frame-index every video; unreadable files become error rows with a reason.
 
-    summary = run_ingest(video_dir, out, fps, make_executor(executor, address, num_cpus), backend, force)
+    Refuses a work dir whose videos came from another folder or from a recipe (see --replace)."""
+    from streamo_data.pipelines.stages import run_ingest
+    from streamo_data.workdir import check_ingest_target, orphaned_events
+
+    positive("--fps", fps)
+    check_backend(backend)
+    runner = make_executor(executor, address, num_cpus)
+    check_ingest_target(out, video_dir, replace)
+    summary = run_ingest(video_dir, out, fps, runner, backend, force)
     print_summary(f"ingest -> {out / 'videos.parquet'}", summary)
+    orphans = orphaned_events(out)
+    if orphans:
+        err.print(f"[yellow]warning[/yellow]: {orphans} events in {out / 'events.parquet'} name videos that"
+                  " videos.parquet no longer has; `streamo build` skips them", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -58,17 +84,23 @@ def recipe(
     fps: FpsOpt = 1.0,
     path_template: Annotated[str, typer.Option(help="Relative video path from an id, when no catalogue has it.")]
     = "{key}.mp4",
+    replace: Annotated[bool, typer.Option(help="Start the work dir's events and videos over instead of merging.")]
+    = False,
 ) -> None:
-    """Import a public source's annotations as time-anchored events; bad lines are skipped and counted."""
+    """Import a public source's annotations as time-anchored events; bad lines are skipped and counted.
+
+    Into a work dir that holds work, it merges: only this source's events are replaced, other sources'
+    events and every video stay (see --replace)."""
     from streamo_data.recipes import RECIPES, run_recipe
 
     if name not in RECIPES:
-        raise typer.BadParameter(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
+        raise UserError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
+    positive("--fps", fps)
     try:
-        report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template)
+        report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template,
+                            replace=replace)
     except (ValueError, OSError) as error:
-        err.print(f"[red]{name}: {error}")
-        raise typer.Exit(2) from error
+        fail(f"{name}: {error}")
     table = Table(title=f"recipe {name} -> {out}")
     table.add_column("outcome")
     table.add_column("count", justify="right")
@@ -98,6 +130,13 @@ def build(
 
     Without --config: WORK_DIR's events -> samples.parquet (then `streamo release`). With --config: every
     source's recipe, the seeded per-task quotas, and the release, resumable after a crash."""
+    if config is None:
+        task_list = _task_list(tasks)
+        if work_dir is None:
+            raise UserError("give a WORK_DIR, or --config")
+        if not (work_dir / "videos.parquet").exists():
+            raise UserError(f"{work_dir} has no videos.parquet: run `streamo ingest` or `streamo recipe` into it"
+                            " first")
     runner = make_executor(executor, address, num_cpus)
     if config is not None:
         from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
@@ -105,7 +144,7 @@ def build(
         try:
             mixture = MixtureConfig.load(config)
         except (ValueError, OSError) as error:
-            raise typer.BadParameter(f"{config}: {error}") from error
+            raise UserError(f"{config}: {error}") from error
         work = work_dir or Path("work") / mixture.name
         release_dir = out or Path("releases") / mixture.name
         result = run_mixture(mixture, work, release_dir, runner)
@@ -123,15 +162,26 @@ def build(
         for reason, count in result.rejects.most_common(10):
             console.print(f"[yellow]rejected[/yellow] {count}× {reason}")
         return
-    if work_dir is None:
-        raise typer.BadParameter("give a WORK_DIR, or --config")
     from streamo_data.pipelines.stages import run_build
 
-    try:
-        summary = run_build(work_dir, [t.strip() for t in tasks.split(",") if t.strip()], seed, runner)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from error
+    assert work_dir is not None  # checked above, before the executor started
+    summary = run_build(work_dir, task_list, seed, runner)
     print_summary(f"build -> {work_dir / 'samples.parquet'}", summary)
+
+
+def _task_list(tasks: str) -> list[str]:
+    """The task names of --tasks, refused before anything runs when empty or unknown: an empty list would
+    overwrite samples.parquet with no rows."""
+    from streamo_data.tasks import BUILDERS
+
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    known = ", ".join(sorted(BUILDERS))
+    if not names:
+        raise UserError(f"--tasks {tasks!r} names no task; known: {known}")
+    unknown = [t for t in names if t not in BUILDERS]
+    if unknown:
+        raise UserError(f"--tasks: unknown task(s) {', '.join(unknown)}; known: {known}")
+    return names
 
 
 @app.command()
@@ -149,14 +199,9 @@ def release(
 
     samples = work_dir / SAMPLES
     if not samples.exists():
-        err.print(f"[red]{samples} does not exist: run `streamo build` (or `streamo convert raw-to-samples`)")
-        raise typer.Exit(2)
-    try:
-        manifest = write_release(samples, out, name=name, validation_fraction=validation_fraction,
-                                 rows_per_shard=rows_per_shard, seed=seed)
-    except ValueError as error:
-        err.print(f"[red]{error}")
-        raise typer.Exit(2) from error
+        raise UserError(f"{samples} does not exist: run `streamo build` (or `streamo convert raw-to-samples`)")
+    manifest = write_release(samples, out, name=name, validation_fraction=validation_fraction,
+                             rows_per_shard=rows_per_shard, seed=seed)
     console.print(f"release: {out} ({manifest.num_samples} samples, {len(manifest.shards)} shards)")
 
 

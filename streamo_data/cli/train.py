@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamo_data.cli.common import console, err
+from streamo_data.cli.common import console, fail
 
 app = typer.Typer()
 
@@ -39,8 +39,7 @@ def train(
                                    gamma=gamma, seed=seed)
         final = run_training(release_dir, out, video_root, options, features_dir)
     except (ValueError, FileNotFoundError) as error:
-        err.print(f"[red]{error}")
-        raise typer.Exit(2) from error
+        fail(str(error))
     states = final["validation"]["states"]
     console.print(f"epoch {final['epoch']}: train loss {final['train_loss']:.4f}, validation response F1"
                   f" {states['response']['f1']:.3f}, recall {states['response']['recall']:.3f}; run in {out}")

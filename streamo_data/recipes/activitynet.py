@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+from streamo_data.errors import UserError
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
@@ -20,7 +21,7 @@ class ActivityNetCaptions:
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: ActivityNet Captions is a JSON object keyed by video id")
+            raise UserError(f"{path}: ActivityNet Captions is a JSON object keyed by video id")
         for video_key, entry in data.items():
             where = f"{path.name}:{video_key}"
             if not isinstance(entry, dict) or "timestamps" not in entry or "sentences" not in entry:

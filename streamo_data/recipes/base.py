@@ -20,13 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from streamo_data.errors import UserError
 from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.moments import with_moments
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import METADATA_BACKEND, Event, EventKind, VideoRecord, VideoStatus
-from streamo_data.tables import EVENT_FEATURES, VIDEO_FEATURES, iter_rows, to_row
+from streamo_data.tables import EVENT_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
 from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for, video_stem
+from streamo_data.workdir import ingested_from, merge_recipe_output
 
 # An end time this far past the duration is clipped to it (annotation files round differently from
 # the videos they describe); further past, the event is skipped as "past the video's duration".
@@ -100,17 +102,44 @@ def optional_number(mapping: dict[str, Any], key: str) -> float | None:
     return number(mapping[key]) if key in mapping else None
 
 
+# Annotation files are read as ``utf-8-sig``: files saved by Windows tools start with a byte-order mark,
+# which plain ``utf-8`` keeps as part of the first record (the first Charades line's video id, the first
+# JSONL line's JSON), silently losing it.
+ENCODING = "utf-8-sig"
+
+
+def not_utf8(path: Path, error: UnicodeDecodeError) -> UserError:
+    return UserError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); convert it to UTF-8")
+
+
 def read_json(path: Path) -> Any:
-    with path.open(encoding="utf-8") as handle:
-        return json.load(handle)
+    """A JSON document, or a UserError naming the file (empty, not JSON, not UTF-8)."""
+    try:
+        text = path.read_text(encoding=ENCODING)
+    except UnicodeDecodeError as error:
+        raise not_utf8(path, error) from error
+    if not text.strip():
+        raise UserError(f"{path}: the file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from error
+
+
+def text_lines(path: Path, newline: str | None = None) -> Iterator[str]:
+    """The lines of a text file, with a UserError naming it when it is not UTF-8."""
+    with path.open(encoding=ENCODING, newline=newline) as handle:
+        try:
+            yield from handle
+        except UnicodeDecodeError as error:
+            raise not_utf8(path, error) from error
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
     """``(file:line, text)`` for every non-blank line of a line-oriented annotation file."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield f"{path.name}:{number}", line.rstrip("\n")
+    for number, line in enumerate(text_lines(path), start=1):
+        if line.strip():
+            yield f"{path.name}:{number}", line.rstrip("\n")
 
 
 def json_lines(path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -157,13 +186,21 @@ class VideoCatalogue:
             return cls._from_folder(source, fps)
         suffix = source.suffix.lower()
         if suffix == ".parquet":
-            return cls(by_name(CatalogueEntry(row["path"], row["duration_s"], VideoRecord.model_validate(row))
-                               for row in iter_rows(source) if row["status"] == VideoStatus.OK))
+            try:
+                return cls(by_name([CatalogueEntry(row["path"], row["duration_s"], VideoRecord.model_validate(row))
+                                    for row in iter_rows(source) if row["status"] == VideoStatus.OK]))
+            except (KeyError, ValidationError) as error:
+                raise UserError(f"{source}: not an ingest videos.parquet ({error})") from error
         if suffix == ".csv":
-            frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+            try:
+                frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding=ENCODING)
+            except UnicodeDecodeError as error:
+                raise not_utf8(source, error) from error
+            except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+                raise UserError(f"{source}: not a CSV catalogue ({error})") from error
             duration_column = next((c for c in ("duration", "duration_s", "length") if c in frame.columns), None)
             if "id" not in frame.columns or duration_column is None:
-                raise ValueError(f"{source}: a CSV catalogue needs an 'id' column and one of duration,"
+                raise UserError(f"{source}: a CSV catalogue needs an 'id' column and one of duration,"
                                  " duration_s, length")
             entries: dict[str, CatalogueEntry | None] = {}
             for row in frame.itertuples(index=False):
@@ -177,9 +214,13 @@ class VideoCatalogue:
             return cls(entries)
         if suffix == ".json":
             data = read_json(source)
-            items = data.items() if isinstance(data, dict) else ((d["id"], d["duration"]) for d in data)
-            return cls({str(k): CatalogueEntry("", number(v)) for k, v in items})
-        raise ValueError(f"{source}: --videos takes a folder, a .parquet, a .csv or a .json")
+            try:
+                items = data.items() if isinstance(data, dict) else ((d["id"], d["duration"]) for d in data)
+                return cls({str(k): CatalogueEntry("", number(v)) for k, v in items})
+            except (KeyError, TypeError, ValueError) as error:
+                raise UserError(f"{source}: a JSON catalogue is {{id: duration}} or a list of {{\"id\","
+                                f" \"duration\"}} ({type(error).__name__}: {error})") from error
+        raise UserError(f"{source}: --videos takes a folder, a .parquet, a .csv or a .json")
 
     @classmethod
     def _from_folder(cls, folder: Path, fps: float) -> VideoCatalogue:
@@ -235,13 +276,28 @@ def metadata_record(video_key: str, path: str, duration_s: float, fps: float) ->
 
 # ---- running a recipe --------------------------------------------------------------------------------
 
+def nothing_written(annotations: Path, report: RecipeReport) -> str:
+    """Why a file gave no event, in one line: empty, of another format, or every item skipped (top reasons)."""
+    reasons = "; ".join(f"{reason} ×{count}" for reason, count in report.skipped.most_common(3))
+    if not report.read and not report.skipped:
+        return f"{annotations}: no {report.recipe} items: the file is empty"
+    if not report.read:
+        return (f"{annotations}: no {report.recipe} item in it; is it a {report.recipe} file? Every line was"
+                f" skipped: {reasons}")
+    return f"{annotations}: no event written; all {report.read} {report.recipe} items were skipped: {reasons}"
+
+
 def run_recipe(
     recipe: Recipe, annotations: Path, out_dir: Path, *, videos: Path | None = None, fps: float = 1.0,
-    path_template: str = "{key}.mp4", source: str | None = None,
+    path_template: str = "{key}.mp4", source: str | None = None, replace: bool = False,
 ) -> RecipeReport:
     """Parse, check and write ``events.parquet`` (sorted by video, in row groups), ``videos.parquet``,
     ``recipe_report.json`` into ``out_dir``. Events carry ``source`` (default: the recipe's name), so
-    two files of one format (train and val) can stay apart in a mixture."""
+    two files of one format (train and val) can stay apart in a mixture.
+
+    An ``out_dir`` that already holds work is merged into by source (see streamo_data.workdir), unless
+    ``replace``. A file from which no event comes is a UserError, raised before anything is written: an
+    empty or wrong-format file, or a rerun that forgot ``videos``, must not empty the work directory."""
     catalogue = VideoCatalogue.load(videos, fps)
     report = RecipeReport(recipe=source or recipe.name)
     video_rows: dict[str, dict[str, Any]] = {}
@@ -300,14 +356,17 @@ def run_recipe(
     if recipe.paraphrases:
         events = with_moments(events)
     report.events, report.videos = events.num_rows, len(video_rows)
+    if not report.events:
+        raise UserError(nothing_written(annotations, report))
 
+    events, video_table = merge_recipe_output(out_dir, report.recipe, events, video_rows.values(), fps,
+                                              catalogue.root, replace)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # videos first: a crash between the two leaves a video without events, never events without a video
+    write_atomic(out_dir / "videos.parquet", lambda tmp: pq.write_table(video_table, tmp, compression="zstd"))
     write_atomic(out_dir / "events.parquet", lambda tmp: pq.write_table(
         events, tmp, compression="zstd", row_group_size=EVENTS_ROW_GROUP))
-    video_table = pa.Table.from_pylist([video_rows[k] for k in sorted(video_rows)],
-                                       schema=VIDEO_FEATURES.arrow_schema)
-    write_atomic(out_dir / "videos.parquet", lambda tmp: pq.write_table(video_table, tmp, compression="zstd"))
-    if catalogue.root is not None:
+    if catalogue.root is not None and (replace or ingested_from(out_dir) is None):
         write_text_atomic(out_dir / "ingest.json", json.dumps({"video_dir": str(catalogue.root), "fps": fps}))
     write_text_atomic(out_dir / "recipe_report.json", json.dumps(report.as_dict(), indent=2))
     return report

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from streamo_data.errors import UserError
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
@@ -67,7 +68,7 @@ class ETInstruct:
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, list):
-            raise ValueError(f"{path}: E.T. Instruct is a JSON list of records")
+            raise UserError(f"{path}: E.T. Instruct is a JSON list of records")
         for index, record in enumerate(data):
             where = f"{path.name}[{index}]"
             if not isinstance(record, dict) or any(k not in record for k in ("task", "video", "conversations")):

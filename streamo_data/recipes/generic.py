@@ -21,7 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, json_lines, number, optional_number
+from streamo_data.recipes.base import (
+    CLIP_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    json_lines,
+    number,
+    optional_number,
+    text_lines,
+)
 from streamo_data.schema import EventKind
 
 REQUIRED = ("video", "start", "end", "text")
@@ -35,9 +43,8 @@ class GenericEvents:
 
     def _records(self, path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
         if path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8", newline="") as handle:
-                for line_number, row in enumerate(csv.DictReader(handle), start=2):
-                    yield f"{path.name}:{line_number}", {k: v for k, v in row.items() if v not in ("", None)}
+            for line_number, row in enumerate(csv.DictReader(text_lines(path, newline="")), start=2):
+                yield f"{path.name}:{line_number}", {k: v for k, v in row.items() if v not in ("", None)}
             return
         yield from json_lines(path, report)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+from streamo_data.errors import UserError
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
 from streamo_data.schema import EventKind
 
@@ -17,7 +18,7 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
     data = read_json(path)
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
-        raise ValueError(f"{path}: expected a JSON object with a 'database' mapping ({name})")
+        raise UserError(f"{path}: expected a JSON object with a 'database' mapping ({name})")
     for video_key, entry in database.items():
         where = f"{path.name}:{video_key}"
         if not isinstance(entry, dict) or items_key not in entry:

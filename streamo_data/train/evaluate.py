@@ -16,6 +16,7 @@ import numpy as np
 
 from streamo_data.align import frame_end
 from streamo_data.io import write_text_atomic
+from streamo_data.release import read_manifest
 from streamo_data.train.data import STATE_NAMES, Example, load_examples
 from streamo_data.train.features import FeatureStore
 from streamo_data.train.loop import load_model, predict
@@ -48,6 +49,7 @@ def fill(template: str, predicted: np.ndarray, frame: int, fps: float) -> str:
 
 def evaluate_run(run_dir: Path, release_dir: Path, split: str = "validation", video_root: Path | None = None,
                  cache_dir: str | None = None) -> dict[str, Any]:
+    read_manifest(release_dir)  # before the model: a wrong folder is named before any work
     model, config, extra = load_model(run_dir)
     store = FeatureStore(run_dir / "features", video_root or Path(extra["video_root"]))
     examples = load_examples(release_dir, split, store, config.text_buckets, config.max_frames,

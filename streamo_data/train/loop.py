@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,8 +25,10 @@ import torch
 import yaml
 from rich.progress import Progress
 
+from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.pipelines.runner import progress_bar
+from streamo_data.release import read_manifest
 from streamo_data.train.data import Example, collate, load_examples, state_counts
 from streamo_data.train.features import FEATURE_DIM, FeatureStore
 from streamo_data.train.loss import alpha_from_counts, frame_focal_loss
@@ -55,13 +58,46 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse nonsense before a run starts: 0 epochs would end in an empty history, a zero batch size
+        in a division, d_model not divisible by heads deep inside torch."""
+        whole = {"epochs": 1, "batch_size": 1, "warmup_steps": 0, "seed": 0, "max_frames": 1, "d_model": 1,
+                 "layers": 1, "heads": 1, "text_buckets": 2, "threads": 0}
+        for name, least in whole.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise UserError(f"training option {name} must be a whole number of at least {least}, not {value!r}")
+        above_zero = {"lr": False, "weight_decay": True, "grad_clip": False, "gamma": True, "dropout": True}
+        for name, zero_ok in above_zero.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+                    or value < 0 or (value == 0 and not zero_ok)):
+                bound = "at least 0" if zero_ok else "above 0"
+                raise UserError(f"training option {name} must be a finite number {bound}, not {value!r}")
+        if self.dropout >= 1:
+            raise UserError(f"training option dropout must be below 1, not {self.dropout!r}")
+        if self.d_model % self.heads:
+            raise UserError(f"training option d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
+        for name, allowed in (("loss", ("focal", "ce")), ("alpha", ("batch", "split", "none"))):
+            if getattr(self, name) not in allowed:
+                raise UserError(f"training option {name} must be one of {', '.join(allowed)}, not"
+                                f" {getattr(self, name)!r}")
+
     @classmethod
     def load(cls, path: Path | None, **overrides: Any) -> TrainConfig:
-        values = yaml.safe_load(path.read_text()) if path else {}
+        """Options from a YAML file, overridden by the given ones; a UserError names what is wrong."""
+        values: Any = {}
+        if path:
+            try:
+                values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except (yaml.YAMLError, UnicodeDecodeError) as error:
+                raise UserError(f"{path}: not a readable YAML file ({' '.join(str(error).split())})") from error
+            if not isinstance(values, dict):
+                raise UserError(f"{path}: training options are a YAML mapping of option: value")
         values.update({k: v for k, v in overrides.items() if v is not None})
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown training option(s): {sorted(unknown)}")
+            raise UserError(f"unknown training option(s): {sorted(unknown)}")
         return cls(**values)
 
     def model_config(self) -> ModelConfig:
@@ -144,6 +180,7 @@ def plot_curves(metrics: list[dict[str, Any]], path: Path) -> None:
 def train(release_dir: Path, run_dir: Path, video_root: Path, config: TrainConfig,
           features_dir: Path | None = None, cache_dir: str | None = None) -> dict[str, Any]:
     """Train (or resume) a run; returns the last epoch's metrics."""
+    read_manifest(release_dir)  # a folder that is not a release is refused before the run dir is made
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
@@ -211,10 +248,22 @@ def _advance(progress: Progress, bar: Any, epoch: int, loss: float) -> None:
 
 def load_model(run_dir: Path) -> tuple[StreamingBaseline, TrainConfig, dict[str, Any]]:
     """The trained model of a run, its config, and the extra fields of its config file."""
-    raw = yaml.safe_load((run_dir / "config.yaml").read_text())
-    extra = {key: raw.pop(key) for key in ("release", "video_root")}
-    config = TrainConfig(**raw)
+    config_path, checkpoint = run_dir / "config.yaml", run_dir / "checkpoints" / "last.pt"
+    for path in (config_path, checkpoint):
+        if not path.exists():
+            raise MissingInput(f"{run_dir} is not a training run: {path.relative_to(run_dir)} is missing (run"
+                               f" `streamo train RELEASE --out {run_dir}` first)")
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        extra = {key: raw.pop(key) for key in ("release", "video_root")}
+        config = TrainConfig(**raw)
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError) as error:
+        raise UserError(f"{config_path}: not the config of a training run ({error})") from error
     model = StreamingBaseline(config.model_config())
-    model.load_state_dict(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["model"])
+    try:
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+    except (OSError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as error:
+        raise UserError(f"{checkpoint}: not a readable checkpoint ({error})") from error
     model.eval()
     return model, config, extra
