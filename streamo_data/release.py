@@ -81,6 +81,7 @@ class ShardWriter:
         self.schema = SAMPLE_FEATURES.arrow_schema
         self.open: dict[tuple[str, str], tuple[pq.ParquetWriter, Path, int]] = {}
         self.done: dict[tuple[str, str], list[tuple[Path, int]]] = defaultdict(list)
+        check_release_target(out_dir)
         self.staging = out_dir / ".staging"
         if self.staging.exists():
             shutil.rmtree(self.staging)  # leftovers of an interrupted run: never part of a release
@@ -123,6 +124,21 @@ class ShardWriter:
                 stale.unlink()
         shutil.rmtree(self.staging, ignore_errors=True)
         return shards
+
+
+# What a release folder holds, finished or interrupted; anything else means the folder is someone's own.
+RELEASE_ENTRIES = {"data", ".staging", "README.md", MANIFEST}
+
+
+def check_release_target(out_dir: Path) -> None:
+    """Refuse an --out that is a file, or a folder holding other things than a release: writing a release
+    removes every Parquet file under its data/ that the new manifest does not list."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a release folder")
+    others = sorted(p.name for p in out_dir.iterdir() if p.name not in RELEASE_ENTRIES) if out_dir.is_dir() else []
+    if others:
+        raise UserError(f"--out {out_dir} holds files that are not part of a release ({', '.join(others[:3])}"
+                        f"{', …' if len(others) > 3 else ''}): give a new or empty folder")
 
 
 def publish(out_dir: Path, manifest: ReleaseManifest) -> None:

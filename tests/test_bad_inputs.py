@@ -314,3 +314,20 @@ def test_annotations_that_are_not_utf8_name_the_file(tmp_path: Path) -> None:
     assert_one_line(invoke("recipe", "charades_sta", "--annotations", latin, "--out", tmp_path / "w"),
                     "latin1.txt", "UTF-8")
 
+
+
+def test_release_into_a_folder_of_other_files_is_refused(work_dir: Path, tmp_path: Path) -> None:
+    """Writing a release removes unlisted Parquet files under data/: never in a folder that is not a release."""
+    own = tmp_path / "mine"
+    (own / "data" / "x").mkdir(parents=True)
+    (own / "data" / "x" / "train-keep.parquet").write_bytes(b"mine")
+    (own / "notes.txt").write_text("mine", encoding="utf-8")
+    assert_one_line(invoke("release", work_dir, "--out", own), "notes.txt")
+    assert (own / "data" / "x" / "train-keep.parquet").read_bytes() == b"mine"
+    assert_one_line(invoke("release", work_dir, "--out", own / "notes.txt"), "is a file")
+    assert_one_line(invoke("schemas", "--out", own / "notes.txt"), "is a file")
+
+
+def test_a_release_can_be_rewritten_in_place(release_copy: Path, work_dir: Path) -> None:
+    result = invoke("release", work_dir, "--out", release_copy)
+    assert result.exit_code == 0 and validate_release(release_copy).ok, result.output

@@ -36,3 +36,13 @@ def test_console_script_is_installed() -> None:
 def test_unknown_task_is_a_clear_error(tmp_path) -> None:
     result = CliRunner().invoke(app, ["build", str(tmp_path), "--tasks", "juggling", "--executor", "local"])
     assert result.exit_code != 0 and "juggling" in result.output
+
+
+def test_bad_input_in_a_sub_command_group_is_one_line_too(tmp_path) -> None:
+    """The one place that turns a UserError into a message covers the annotate/convert/export groups too."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "videos.parquet").write_bytes(b"PAR1 cut short")
+    result = CliRunner().invoke(app, ["annotate", "offline", str(work), "--executor", "local"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "videos.parquet" in result.output, result.output

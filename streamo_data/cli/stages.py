@@ -271,6 +271,8 @@ def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> No
     """Export the JSON Schemas of the data model."""
     from streamo_data.schema_export import export_schemas
 
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder for the schemas")
     for path in export_schemas(out):
         console.print(str(path))
 
