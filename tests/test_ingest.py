@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from streamo_data.errors import UserError
 from streamo_data.pipelines.runner import Executor
 from streamo_data.pipelines.stages import VIDEOS, run_ingest
 from streamo_data.recipes import RECIPES, run_recipe
@@ -114,8 +115,9 @@ def test_a_name_two_files_share_is_not_guessed(tmp_path: Path) -> None:
         shutil.copyfile(source, videos / name)
     annotations = tmp_path / "one.json"
     annotations.write_text(json.dumps([{"video": "reencoded.3gp", "times": [[0, 0]], "description": "x"}]))
-    report = run_recipe(RECIPES["didemo"](), annotations, tmp_path / "out", videos=videos)
-    assert report.events == 0 and sum(report.skipped.values()) == 1
+    with pytest.raises(UserError, match="unknown video"):  # its only line skipped: nothing is written
+        run_recipe(RECIPES["didemo"](), annotations, tmp_path / "out", videos=videos)
+    assert not (tmp_path / "out" / "events.parquet").exists()
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
