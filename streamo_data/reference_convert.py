@@ -6,7 +6,9 @@ result in memory and ends with one ``json.dump(..., ensure_ascii=False, indent=2
 decisions (:mod:`streamo_data.reference_format`) and change only how the work is done:
 
 * records are read one by one (:mod:`streamo_data.raw_records`) and converted in chunks by a process
-  pool; chunks are written in input order as they come back, so memory is flat in the record count;
+  pool; each worker writes its chunk's bytes to a part file beside the output, and the parts are
+  appended in input order, in the kernel (``copy_file_range``), as they complete: memory is flat in
+  the record count and the output never passes through the reading process;
 * each worker counts a video's frames once and caches the answer per path;
 * the indented JSON is written by :func:`streamo_data.reference_format.encode_reference_record`.
 
@@ -25,7 +27,9 @@ import itertools
 import json
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import types
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -128,11 +132,25 @@ def convert_record(index: int, record: Any, options: StreamOptions) -> tuple[byt
 
 
 Chunk = list[tuple[int, Any]]
-Converted = list[tuple[bytes | None, list[str]]]
+Outcome = tuple[bool, list[str]]  # (written?, warnings; the last one says why when not written)
+
+# Between two records of the reference's indented list. A part file starts every record with it; the
+# first record of the whole output gets the list's opening instead.
+SEPARATOR = b",\n  "
+OPENING = b"[\n  "
 
 
-def convert_chunk(chunk: Chunk, options: StreamOptions) -> Converted:
-    return [convert_record(index, record, options) for index, record in chunk]
+def convert_chunk(chunk: Chunk, options: StreamOptions, part: str) -> list[Outcome]:
+    """Convert a chunk and write its records to ``part`` (each led by SEPARATOR in the list layout)."""
+    outcomes: list[Outcome] = []
+    lead = SEPARATOR if options.json_list and options.depth == 1 else b""
+    with open(part, "wb") as out:
+        for index, record in chunk:
+            data, warnings = convert_record(index, record, options)
+            if data is not None:
+                out.write(lead + data)
+            outcomes.append((data is not None, warnings))
+    return outcomes
 
 
 def _chunks(records: Iterable[Any], size: int) -> Iterator[Chunk]:
@@ -141,24 +159,50 @@ def _chunks(records: Iterable[Any], size: int) -> Iterator[Chunk]:
         yield chunk
 
 
-def _converted_in_order(chunks: Iterator[Chunk], options: StreamOptions, workers: int) -> Iterator[Converted]:
-    """Chunks converted by a process pool, in input order, with at most two chunks a worker in flight;
-    a file of one chunk is converted here, without starting any process."""
-    first, second = next(chunks, None), next(chunks, None)
+def _parts_in_order(chunks: Iterator[Chunk], options: StreamOptions, workers: int,
+                    staging: Path) -> Iterator[tuple[Path, list[Outcome]]]:
+    """Chunks converted into part files, by a process pool with at most two chunks a worker in flight,
+    yielded in input order; a file of one chunk (or ``workers`` 1) is converted here, starting no process."""
+    numbered = enumerate(chunks)
+    first, second = next(numbered, None), next(numbered, None)
     if second is None or workers <= 1:
-        for chunk in itertools.chain([first] if first else [], [second] if second else [], chunks):
-            yield convert_chunk(chunk, options)
+        for k, chunk in itertools.chain([first] if first else [], [second] if second else [], numbered):
+            part = staging / f"{k:08d}"
+            yield part, convert_chunk(chunk, options, str(part))
         return
     with _bare_main():  # all workers start here (a multiprocessing.Pool starts them in its constructor)
         pool = multiprocessing.get_context("spawn").Pool(workers)
     with pool:
-        pending: deque[AsyncResult[Converted]] = deque()
-        for chunk in itertools.chain([first, second], chunks):
-            pending.append(pool.apply_async(convert_chunk, (chunk, options)))
+        pending: deque[tuple[Path, AsyncResult[list[Outcome]]]] = deque()
+        for k, chunk in itertools.chain([first, second], numbered):
+            part = staging / f"{k:08d}"
+            pending.append((part, pool.apply_async(convert_chunk, (chunk, options, str(part)))))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
+                done, result = pending.popleft()
+                yield done, result.get()
         while pending:
-            yield pending.popleft().get()
+            done, result = pending.popleft()
+            yield done, result.get()
+
+
+def _append(out: IO[bytes], part: Path, skip: int = 0) -> None:
+    """Append ``part`` (less its first ``skip`` bytes) to ``out`` inside the kernel where it can."""
+    out.flush()
+    with part.open("rb") as source:
+        size = os.fstat(source.fileno()).st_size - skip
+        offset = skip
+        try:
+            while size > 0:
+                copied = os.copy_file_range(source.fileno(), out.fileno(), size, offset)
+                if copied == 0:
+                    break
+                offset, size = offset + copied, size - copied
+        except OSError:  # another file system, or no copy_file_range: copy through user space
+            pass
+        if size > 0:
+            source.seek(offset)
+            shutil.copyfileobj(source, out)
+    part.unlink()
 
 
 @contextlib.contextmanager
@@ -174,28 +218,6 @@ def _bare_main() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
-class _JsonWriter:
-    """The reference's file layout around already encoded records: ``[\\n  r1,\\n  r2\\n]``, ``[]``
-    when nothing is kept, or the record alone for a single-object input."""
-
-    def __init__(self, out: IO[bytes], options: StreamOptions) -> None:
-        self.out, self.options, self.count = out, options, 0
-
-    def add(self, data: bytes) -> None:
-        if self.options.json_list and self.options.depth == 1:
-            self.out.write(b",\n  " if self.count else b"[\n  ")
-        self.out.write(data)
-        self.count += 1
-
-    def close(self) -> None:
-        if not self.options.json_list:
-            return
-        if self.count == 0:
-            self.out.write(b"[]")
-        elif self.options.depth == 1:
-            self.out.write(b"\n]")
-
-
 def raw_to_stream(raw_path: Path, video_root: str | None, out_file: Path, fps: float = 1.0,
                   system_prompt: str | None = None, workers: int | None = None,
                   chunk_size: int = 256) -> StreamSummary:
@@ -207,16 +229,24 @@ def raw_to_stream(raw_path: Path, video_root: str | None, out_file: Path, fps: f
     workers = workers or len(os.sched_getaffinity(0))
     summary = StreamSummary()
     with atomic_path(out_file) as temporary, temporary.open("wb") as out:
-        writer = _JsonWriter(out, options)
-        for converted in _converted_in_order(_chunks(raw.records, chunk_size), options, workers):
-            for data, warnings in converted:
-                summary.records += 1
-                if data is None:
-                    summary.dropped.append(warnings[-1])
-                    summary.warnings.extend(warnings[:-1])
-                else:
-                    writer.add(data)
-                    summary.warnings.extend(warnings)
-        writer.close()
-    summary.written = writer.count
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_file.name}.", suffix=".parts", dir=temporary.parent))
+        try:
+            for part, outcomes in _parts_in_order(_chunks(raw.records, chunk_size), options, workers, staging):
+                written_before = summary.written
+                for written, warnings in outcomes:
+                    summary.records += 1
+                    if written:
+                        summary.written += 1
+                        summary.warnings.extend(warnings)
+                    else:
+                        summary.dropped.append(warnings[-1])
+                        summary.warnings.extend(warnings[:-1])
+                first = written_before == 0 and summary.written > 0 and options.json_list and options.depth == 1
+                if first:
+                    out.write(OPENING)
+                _append(out, part, skip=len(SEPARATOR) if first else 0)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if options.json_list:
+            out.write(b"[]" if summary.written == 0 else b"\n]" if options.depth == 1 else b"")
     return summary

@@ -294,9 +294,11 @@ def reference_frames(
         target: int | None = None
         if st_time is not None and end_time is not None:
             end_frame = _reference_frame(end_time)
-            for frame in range(_reference_frame(st_time), min(end_frame + 1, num_frames)):
-                states[frame] = standby
-                answerer.pop(frame, None)
+            first, stop = _reference_frame(st_time), min(end_frame + 1, num_frames)
+            if first < stop:
+                states[first:stop] = [standby] * (stop - first)
+                for frame in [f for f in answerer if first <= f < stop]:
+                    del answerer[frame]
             target = end_frame + 1
         elif time is not None:
             target = _reference_frame(time)

@@ -8,9 +8,8 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -18,7 +17,9 @@ from rich.table import Table
 
 from streamo_data.errors import UserError
 from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import StageSummary
+
+if TYPE_CHECKING:  # the stages pull in datasets and pyarrow: imported by the commands that run them
+    from streamo_data.pipelines.stages import StageSummary
 
 # Logs (CI, `make`, redirected output) get a width that fits the tables; a terminal keeps its own.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -46,8 +47,11 @@ def _reporting_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except UserError as error:
             fail(str(error))
-        except pa.ArrowInvalid as error:  # a damaged Parquet file that no library helper named
-            fail(f"unreadable Parquet data: {error}")
+        except Exception as error:
+            arrow = sys.modules.get("pyarrow")  # not imported here: `streamo --help` stays fast
+            if arrow is not None and isinstance(error, arrow.ArrowInvalid):  # damaged Parquet no helper named
+                fail(f"unreadable Parquet data: {error}")
+            raise
 
     wrapper._reports_user_errors = True  # type: ignore[attr-defined]
     return wrapper
