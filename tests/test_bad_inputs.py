@@ -18,6 +18,7 @@ from streamo_data.pipelines.stages import SAMPLES, run_annotate_offline, run_bui
 from streamo_data.release import read_manifest, write_release
 from streamo_data.tables import iter_rows
 from streamo_data.validate import validate_release
+from tests.conftest import write_video
 
 LOCAL = Executor(kind="local")
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
@@ -331,3 +332,46 @@ def test_release_into_a_folder_of_other_files_is_refused(work_dir: Path, tmp_pat
 def test_a_release_can_be_rewritten_in_place(release_copy: Path, work_dir: Path) -> None:
     result = invoke("release", work_dir, "--out", release_copy)
     assert result.exit_code == 0 and validate_release(release_copy).ok, result.output
+
+
+# ---- ingest and build never replace earlier work with nothing ----------------------------------------------
+
+def test_ingest_of_a_folder_without_videos_writes_nothing(tmp_path: Path) -> None:
+    videos = tmp_path / "videos"
+    write_video(videos / "a.mp4", num_frames=30, fps=10)
+    work = tmp_path / "work"
+    run_ingest(videos, work, 1.0, LOCAL)
+    before = sha256_of(work / "videos.parquet")
+    (videos / "a.mp4").unlink()
+    assert_one_line(invoke("ingest", videos, "--out", work, "--executor", "local"), "no video files found")
+    assert sha256_of(work / "videos.parquet") == before
+
+
+def test_a_video_gone_from_the_folder_stays_as_an_error_row(tmp_path: Path) -> None:
+    videos = tmp_path / "videos"
+    for name in ("a.mp4", "b.mp4"):
+        write_video(videos / name, num_frames=30, fps=10)
+    work = tmp_path / "work"
+    run_ingest(videos, work, 1.0, LOCAL)
+    (videos / "b.mp4").unlink()
+    run_ingest(videos, work, 1.0, LOCAL)
+    rows = {row["path"]: row for row in iter_rows(work / "videos.parquet")}
+    assert rows["a.mp4"]["status"] == "ok"
+    assert rows["b.mp4"]["status"] == "error" and "no longer in" in rows["b.mp4"]["error"]
+
+
+def test_a_build_that_makes_no_sample_keeps_the_earlier_samples(work_dir: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(work_dir, work)
+    before = sha256_of(work / SAMPLES)
+    # the offline annotator writes captions only: no qa event for time-sensitive QA to ask about
+    result = invoke("build", work, "--tasks", "action_captioning", "--executor", "local")
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]  # after the progress bar
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert len(errors) == 1 and "no sample built" in errors[0] and "left as it was" in errors[0]
+    assert sha256_of(work / SAMPLES) == before
+
+
+def test_sample_refuses_a_negative_count(tmp_path: Path) -> None:
+    assert invoke("sample", tmp_path / "s", "--num-synthetic", "-1").exit_code == 2
+    assert not (tmp_path / "s").exists()

@@ -30,7 +30,7 @@ app = typer.Typer()
 @app.command()
 def sample(
     out: Annotated[Path, typer.Argument(help="Folder to write the sample videos into.")],
-    num_synthetic: int = 4,
+    num_synthetic: Annotated[int, typer.Option(min=0, help="Synthetic videos with ground truth.")] = 4,
     seed: int = 0,
     with_broken: Annotated[bool, typer.Option(help="Add a truncated file, to see error rows.")] = False,
 ) -> None:

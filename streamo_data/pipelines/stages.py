@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streamo_data.annotators.offline import annotate_video
+from streamo_data.errors import UserError
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reasons import reason_key
@@ -66,11 +67,16 @@ def run_ingest(video_dir: Path, work_dir: Path, fps: float, executor: Executor, 
         row["path"]: row for row in _read(work_dir / VIDEOS) if row["status"] == VideoStatus.OK}
 
     paths = find_videos(video_dir)
+    if not paths:
+        raise UserError(f"{video_dir}: no video files found (nothing written; {VIDEOS} is left as it was)")
     todo = [{"video_dir": str(video_dir), "path": p, "fps": fps, "backend": backend}
             for p in paths if p not in existing]
     rows = {p: existing[p] for p in paths if p in existing}
     for row in run_stage(ingest_item, todo, executor, "ingest"):
         rows[row["path"]] = row
+    for path, row in existing.items():  # gone from the folder: kept as an error row, so its events say why
+        if path not in rows:
+            rows[path] = {**row, "status": VideoStatus.ERROR.value, "error": f"no longer in {video_dir}"}
     write_rows(work_dir / VIDEOS, VideoRecord, (rows[p] for p in sorted(rows)))
     write_text_atomic(manifest, json.dumps({"video_dir": str(video_dir), "fps": fps}, indent=2))
 
@@ -160,6 +166,11 @@ def run_build(work_dir: Path, tasks: list[str], seed: int, executor: Executor) -
         else:
             rejects.append(row["reject"])
     ordered = sorted(samples.values(), key=lambda s: (s["task"], s["video_id"], s["sample_id"]))
+    if not ordered:
+        reasons = Counter(f"{r['task']}: {reason_key(r['reason'])}" for r in rejects).most_common(3)
+        why = "; ".join(f"{reason} ×{count}" for reason, count in reasons) or "no event that these tasks read"
+        raise UserError(f"{work_dir}: no sample built for {', '.join(tasks)} from {len(videos)} usable videos"
+                        f" ({why}); {SAMPLES} is left as it was")
     write_rows(work_dir / SAMPLES, StreamingSample, ordered)
     write_text_atomic(work_dir / REJECTS, "".join(json.dumps(r) + "\n" for r in rejects))
     summary = StageSummary(done=len(items))
