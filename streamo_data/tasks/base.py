@@ -117,6 +117,14 @@ def by_source(events: Iterable[Event], kinds: frozenset[EventKind], moments: boo
     return {source: one_per_moment(group) for source, group in ordered.items()} if moments else ordered
 
 
+def by_text(events: Iterable[Event]) -> dict[str, list[Event]]:
+    """Events grouped by their :func:`normalized` text, in order: one query, however it is spelt."""
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        groups.setdefault(normalized(event.text), []).append(event)
+    return groups
+
+
 def drop_repeats(events: Sequence[Event]) -> list[Event]:
     """Events in time order without an immediate repeat of the same text (COIN lists one step twice
     in a row): an answer that is meant to change is never said twice in a row."""

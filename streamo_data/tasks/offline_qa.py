@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, normalized
+from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, by_text, normalized
 
 SEQUENTIAL = frozenset({EventKind.ACTION, EventKind.STEP, EventKind.CAPTION})
 
@@ -40,10 +40,7 @@ class OfflineQA:
         same question of one video would teach contradicting labels for the same frames."""
         found = []
         for source, group in by_source(events, frozenset({EventKind.QA})).items():
-            by_question: dict[str, list[Event]] = {}
-            for event in group:
-                by_question.setdefault(normalized(event.text), []).append(event)
-            for question, occurrences in by_question.items():
+            for question, occurrences in by_text(group).items():
                 # a question whose answer changes over the video is time-sensitive, not offline
                 if len({normalized(e.answer or "") for e in occurrences}) == 1:
                     found.append(Candidate(f"{video.video_id}/{self.name}/{source}/qa/{question}", source,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, format_time, normalized
+from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, by_text, format_time
 
 GROUNDABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP, EventKind.HIGHLIGHT})
 
@@ -43,10 +43,7 @@ class TemporalGrounding:
         never become two candidates of one sample."""
         found = []
         for source, group in by_source(events, GROUNDABLE).items():
-            by_text: dict[str, list[Event]] = {}
-            for event in group:
-                by_text.setdefault(normalized(event.text), []).append(event)
-            for text, occurrences in by_text.items():
+            for text, occurrences in by_text(group).items():
                 found.append(Candidate(f"{video.video_id}/{self.name}/{source}/{text}", source, tuple(occurrences)))
         return found
 

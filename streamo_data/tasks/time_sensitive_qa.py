@@ -20,6 +20,7 @@ from streamo_data.tasks.base import (
     Reject,
     assemble,
     by_source,
+    by_text,
     drop_repeats,
     instruction,
     normalized,
@@ -57,10 +58,7 @@ class TimeSensitiveQA:
         row (an unchanged answer is no update)."""
         found = []
         for source, group in by_source(events, frozenset({EventKind.QA})).items():
-            by_question: dict[str, list[Event]] = {}
-            for event in group:
-                by_question.setdefault(normalized(event.text), []).append(event)
-            for question, occurrences in by_question.items():
+            for question, occurrences in by_text(group).items():
                 changes = drop_repeats_of_answer(occurrences)
                 if len(changes) >= 2:
                     found.append(Candidate(f"{video.video_id}/{self.name}/{source}/{question}", source,
