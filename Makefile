@@ -27,6 +27,7 @@ bench: $(STAMP)  # every benchmark, about 10 minutes on 2 cores; figures go to B
 	$(BIN)/python bench/annotate_throughput.py
 	$(BIN)/python bench/focal_ablation.py
 	$(BIN)/python bench/loss_memory.py
+	$(BIN)/python bench/corpus_coverage.py
 	$(BIN)/python bench/convert_reference.py  # needs bench/_work/convert_streaming_video.py (see its docstring)
 
 clean:

@@ -39,3 +39,21 @@ def sample_copy(sample_videos: Path, tmp_path: Path) -> Path:
     target = tmp_path / "videos"
     shutil.copytree(sample_videos, target)
     return target
+
+
+def annotated_work_dir(root: Path, seed: int) -> Path:
+    """Two 20 s synthetic videos with their truth events, ingested and offline-annotated, under ``root``:
+    the starting point of the annotator tests."""
+    from streamo_data.pipelines.runner import Executor
+    from streamo_data.pipelines.stages import run_annotate_offline, run_ingest
+    from streamo_data.sample_data import make_synthetic_video, write_truth
+
+    videos = root / "videos"
+    videos.mkdir()
+    for k in range(2):
+        path = videos / f"clip_{k}.mp4"
+        write_truth(path, make_synthetic_video(path, seed=seed + k, duration_s=20, num_events=2), 20)
+    work = root / "work"
+    run_ingest(videos, work, 1.0, Executor(kind="local"))
+    run_annotate_offline(work, Executor(kind="local"))
+    return work

@@ -22,9 +22,8 @@ from streamo_data.annotators.client import ClientSettings
 from streamo_data.cli import app
 from streamo_data.pipelines.annotate import AnnotateOptions, AnnotateReport, run_llm_annotation
 from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import run_annotate_offline, run_ingest
-from streamo_data.sample_data import make_synthetic_video, write_truth
 from streamo_data.tables import iter_rows
+from tests.conftest import annotated_work_dir
 from tests.llm_stub import StubServer
 
 KEY_ENV = "STREAMO_TEST_LLM_KEY"
@@ -35,16 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def base_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("llm_robust")
-    videos = root / "videos"
-    videos.mkdir()
-    for k in range(2):
-        path = videos / f"clip_{k}.mp4"
-        write_truth(path, make_synthetic_video(path, seed=60 + k, duration_s=20, num_events=2), 20)
-    work = root / "work"
-    run_ingest(videos, work, 1.0, LOCAL)
-    run_annotate_offline(work, LOCAL)
-    return work
+    return annotated_work_dir(tmp_path_factory.mktemp("llm_robust"), seed=60)
 
 
 @pytest.fixture()
