@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pytest
 
 from streamo_data.sample_data import make_sample_videos
+
+if TYPE_CHECKING:
+    from tests.llm_stub import StubServer
 
 
 def write_video(path: Path, num_frames: int, fps: float, size: tuple[int, int] = (64, 48)) -> Path:
@@ -57,3 +62,20 @@ def annotated_work_dir(root: Path, seed: int) -> Path:
     run_ingest(videos, work, 1.0, Executor(kind="local"))
     run_annotate_offline(work, Executor(kind="local"))
     return work
+
+
+@pytest.fixture()
+def work(base_work: Path, tmp_path: Path) -> Path:
+    """A private copy of the module's ``base_work`` (each annotator test module defines its own)."""
+    copy = tmp_path / "work"
+    shutil.copytree(base_work, copy)
+    return copy
+
+
+@pytest.fixture()
+def stub() -> Iterator[StubServer]:
+    """The OpenAI-compatible test server on loopback, started and stopped around one test."""
+    from tests.llm_stub import StubServer
+
+    with StubServer() as server:
+        yield server

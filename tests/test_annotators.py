@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,19 +38,6 @@ LOCAL = Executor(kind="local")
 def base_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two synthetic videos (with their truth events), ingested and offline-annotated."""
     return annotated_work_dir(tmp_path_factory.mktemp("llm"), seed=40)
-
-
-@pytest.fixture()
-def work(base_work: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "work"
-    shutil.copytree(base_work, copy)
-    return copy
-
-
-@pytest.fixture()
-def stub() -> Iterator[StubServer]:
-    with StubServer() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

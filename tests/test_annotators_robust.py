@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,19 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def base_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return annotated_work_dir(tmp_path_factory.mktemp("llm_robust"), seed=60)
-
-
-@pytest.fixture()
-def work(base_work: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "work"
-    shutil.copytree(base_work, copy)
-    return copy
-
-
-@pytest.fixture()
-def stub() -> Iterator[StubServer]:
-    with StubServer() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)
