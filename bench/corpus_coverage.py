@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +179,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    shutil.rmtree(WORK, ignore_errors=True)  # recipes merge into a work dir: start from nothing
     folder = WORK / "annotations"
     write_files(folder, args.videos, random.Random(args.seed))
     results = measure(folder, WORK / "work")

@@ -4,8 +4,10 @@ Rules (one per command that writes a work directory's shared tables):
 
 * ``streamo recipe``: merges by source. Its events replace only the events of its own source (a rerun does
   not duplicate them); events of other sources (other recipes, the offline and the LLM annotators) stay.
-  Its videos are added; a video the work directory already has keeps its row (a probed row is better than
-  one known from annotations). Videos known only from annotations whose events are all gone are dropped.
+  Its videos are added; a video the work directory already has keeps its row when that row was probed (a
+  probed row is better than one known from annotations), and takes this recipe's row when it was known
+  from annotations only (the annotations just read are the fresher metadata: a corrected duration in a
+  re-imported file reaches the frame grid). Videos known only from annotations whose events are all gone are dropped.
   It refuses a sampling fps other than the work directory's, and a videos folder other than the one the
   work directory was ingested from. ``--replace`` starts events and videos over.
 * ``streamo ingest``: refuses a work directory whose videos came from another folder, or from a recipe,
@@ -103,7 +105,8 @@ def merge_recipe_output(work_dir: Path, source: str, events: pa.Table, videos: I
 
     rows = {row["video_id"]: row for row in old_videos.to_pylist()} if old_videos is not None else {}
     for video_id, row in new_videos.items():
-        rows.setdefault(video_id, row)
+        if video_id not in rows or rows[video_id]["backend"] == METADATA_BACKEND:
+            rows[video_id] = row
     referenced = set(events["video_id"].to_pylist())
     kept_rows = [rows[k] for k in sorted(rows) if rows[k]["backend"] != METADATA_BACKEND or k in referenced]
     return events, pa.Table.from_pylist(kept_rows, schema=VIDEO_FEATURES.arrow_schema)

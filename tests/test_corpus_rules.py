@@ -150,3 +150,14 @@ def test_build_reports_unplaceable_answers_as_not_built_not_as_failures(tmp_path
     assert not summary.failed
     assert summary.produced == {"dense_captioning": 1, "temporal_grounding": 2}
     assert sum(summary.not_built.values()) == 2 and all("never shows it" in k for k in summary.not_built)
+
+
+def test_a_reimported_annotation_file_updates_the_videos_it_alone_describes(tmp_path: Path) -> None:
+    line = '{{"video": "a", "start": 2, "end": 6, "text": "A door opens.", "duration": {duration}}}\n'
+    (tmp_path / "events.jsonl").write_text(line.format(duration=20.0), encoding="utf-8")
+    run_recipe(RECIPES["generic"](), tmp_path / "events.jsonl", tmp_path / "work")
+    (tmp_path / "events.jsonl").write_text(line.format(duration=30.0), encoding="utf-8")  # a corrected file
+    run_recipe(RECIPES["generic"](), tmp_path / "events.jsonl", tmp_path / "work")
+    (video,) = list(iter_rows(tmp_path / "work" / "videos.parquet"))
+    (event,) = list(iter_rows(tmp_path / "work" / "events.parquet"))
+    assert video["duration_s"] == event["duration_s"] == 30.0 and video["num_frames"] == 30

@@ -94,12 +94,10 @@ def normalized(text: str) -> str:
 def one_per_moment(events: Sequence[Event]) -> list[Event]:
     """One description per moment (see :mod:`streamo_data.moments`): the member with the smallest hash
     of its id, so the choice is fixed yet spread over annotators; events without a moment stay."""
-    chosen: dict[str, Event] = {}
+    members: dict[str, list[Event]] = {}
     for event in events:
-        moment = event.moment or event.event_id
-        if moment not in chosen or stable_id(moment, event.event_id) < stable_id(moment, chosen[moment].event_id):
-            chosen[moment] = event
-    keep = {id(e) for e in chosen.values()}
+        members.setdefault(event.moment or event.event_id, []).append(event)
+    keep = {id(min(group, key=lambda e, m=moment: stable_id(m, e.event_id))) for moment, group in members.items()}
     return [e for e in events if id(e) in keep]
 
 
@@ -125,12 +123,13 @@ def by_text(events: Iterable[Event]) -> dict[str, list[Event]]:
     return groups
 
 
-def drop_repeats(events: Sequence[Event]) -> list[Event]:
-    """Events in time order without an immediate repeat of the same text (COIN lists one step twice
-    in a row): an answer that is meant to change is never said twice in a row."""
+def drop_repeats(events: Sequence[Event], said: Callable[[Event], str] = lambda e: e.text) -> list[Event]:
+    """Events in time order without an immediate repeat of what they say (COIN lists one step twice in
+    a row; a QA annotator may give one answer to two moments): an answer that is meant to change is
+    never said twice in a row."""
     kept: list[Event] = []
-    for event in events:
-        if not kept or normalized(kept[-1].text) != normalized(event.text):
+    for event in sorted(events, key=lambda e: (e.start_s, e.end_s)):
+        if not kept or normalized(said(kept[-1])) != normalized(said(event)):
             kept.append(event)
     return kept
 

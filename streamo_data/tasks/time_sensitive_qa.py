@@ -23,7 +23,6 @@ from streamo_data.tasks.base import (
     by_text,
     drop_repeats,
     instruction,
-    normalized,
 )
 
 EVIDENCE_S = 2.0
@@ -59,7 +58,7 @@ class TimeSensitiveQA:
         found = []
         for source, group in by_source(events, frozenset({EventKind.QA})).items():
             for question, occurrences in by_text(group).items():
-                changes = drop_repeats_of_answer(occurrences)
+                changes = drop_repeats(occurrences, said=lambda e: e.answer or "")
                 if len(changes) >= 2:
                     found.append(Candidate(f"{video.video_id}/{self.name}/{source}/{question}", source,
                                            tuple(changes)))
@@ -82,12 +81,3 @@ class TimeSensitiveQA:
                               at=min(e.start_s + EVIDENCE_S, e.end_s)) for e in candidate.events]
         return assemble(self.name, video, candidate.source, question, answers)
 
-
-def drop_repeats_of_answer(occurrences: Sequence[Event]) -> list[Event]:
-    """Occurrences of one question in time order, without an answer repeated from the one before;
-    the question is time-sensitive only if what remains has two or more answers."""
-    kept: list[Event] = []
-    for event in sorted(occurrences, key=lambda e: (e.start_s, e.end_s)):
-        if not kept or normalized(kept[-1].answer or "") != normalized(event.answer or ""):
-            kept.append(event)
-    return kept
