@@ -1,0 +1,58 @@
+"""TACoS as distributed with 2D-TAN and MS-2D-TAN (github.com/microsoft/2D-TAN, ``data/TACoS/{train,val,test}.json``):
+``{VIDEO: {"num_frames", "fps", "timestamps": [[start_frame, end_frame], ...], "sentences": [...]}}``. Times are
+frame indices: seconds are ``frame / fps`` and the duration is ``num_frames / fps``, exactly as 2D-TAN's loader
+reads them. Keys are file names (``s13-d21.avi``). Several annotators describe the same cooking actions, so a
+span told twice is one moment (paraphrases)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from streamo_data.errors import UserError
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, read_json
+from streamo_data.schema import EventKind
+
+
+class TACoS:
+    name: ClassVar[str] = "tacos"
+    kind: ClassVar[EventKind] = EventKind.ACTION
+    paraphrases: ClassVar[bool] = True
+    end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+
+    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: TACoS (2D-TAN) is an object mapping each video to its annotations")
+        for video, entry in data.items():
+            where = f"{path.name}:{video}"
+            if not isinstance(entry, dict) or any(k not in entry for k in ("num_frames", "fps", "timestamps",
+                                                                          "sentences")):
+                report.skip(where, "missing field: num_frames/fps/timestamps/sentences")
+                continue
+            try:
+                fps, num_frames = number(entry["fps"]), number(entry["num_frames"])
+                if fps <= 0 or num_frames <= 0:
+                    raise ValueError("fps and num_frames must be positive")
+            except (TypeError, ValueError):
+                report.skip(where, "malformed fps or num_frames")
+                continue
+            timestamps, sentences = entry["timestamps"], entry["sentences"]
+            if not isinstance(timestamps, list) or not isinstance(sentences, list) or len(timestamps) != len(
+                    sentences):
+                report.skip(where, "timestamps and sentences differ in length")
+                continue
+            for index, (span, sentence) in enumerate(zip(timestamps, sentences, strict=True)):
+                here = f"{where}[{index}]"
+                try:
+                    if len(span) != 2:
+                        raise ValueError("a timestamp is [start_frame, end_frame]")
+                    start, end = number(span[0]) / fps, number(span[1]) / fps
+                except (TypeError, ValueError):
+                    report.skip(here, "malformed timestamp")
+                    continue
+                if not isinstance(sentence, str) or not sentence.strip():
+                    report.skip(here, "empty sentence")
+                    continue
+                yield RawEvent(str(video), start, end, sentence, self.kind, duration_s=num_frames / fps, where=here)
