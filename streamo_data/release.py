@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from streamo_data import __version__
 from streamo_data.errors import MissingInput, UserError
+from streamo_data.fidelity import PAPER_SAMPLES, PAPER_VIDEOS, fidelity_markdown
 from streamo_data.io import sha256_of, write_text_atomic
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import ReleaseManifest, ShardInfo, stable_id
@@ -142,8 +143,11 @@ def check_release_target(out_dir: Path) -> None:
 
 
 def publish(out_dir: Path, manifest: ReleaseManifest) -> None:
-    """The card and the manifest, written last: a release without them is visibly unfinished."""
-    write_text_atomic(out_dir / "README.md", dataset_card(manifest))
+    """The card and the manifest, written last: a release without them is visibly unfinished. The card
+    states the release's composition beside the paper's, read back from the shards just written."""
+    from streamo_data.stats import manifest_stats  # stats reads releases through this module
+
+    write_text_atomic(out_dir / "README.md", dataset_card(manifest, manifest_stats(out_dir, manifest)))
     write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
 
 
@@ -212,8 +216,9 @@ def _config(name: str, files: dict[str, str], fingerprint: str, default: bool = 
     return config
 
 
-def dataset_card(manifest: ReleaseManifest) -> str:
-    """README.md with the YAML header that `datasets` uses to find configs and splits."""
+def dataset_card(manifest: ReleaseManifest, stats: dict[str, Any] | None = None) -> str:
+    """README.md with the YAML header that `datasets` uses to find configs and splits, and, given the
+    release's stats (:func:`streamo_data.stats.manifest_stats`), its fidelity to the paper's corpus."""
     splits_of: dict[str, set[str]] = defaultdict(set)
     for shard in manifest.shards:
         splits_of[shard.task].add(shard.split)
@@ -253,4 +258,18 @@ def dataset_card(manifest: ReleaseManifest) -> str:
         "everything = load_dataset(\"path/to/this/folder\")  # all tasks\n```\n\n"
         "To train with the reference Streamo trainer, render the stream format:"
         " `streamo export stream-format THIS_FOLDER --out stream.jsonl --video-root /path/to/videos`.\n"
+        + (fidelity_section(stats) if stats else "")
+    )
+
+
+def fidelity_section(stats: dict[str, Any]) -> str:
+    """The card's comparison with the paper's Streamo-Instruct-465K (the same figures as `streamo stats`)."""
+    return (
+        "\n## Fidelity to the paper's corpus\n\n"
+        f"This release: {stats['samples']} samples over {stats['videos']} videos, {stats['frames']} frames."
+        f" The paper's Streamo-Instruct (arXiv 2512.21334, section 4 and Fig. 3): {PAPER_SAMPLES} samples over"
+        f" {PAPER_VIDEOS} videos. Shares are of samples, differences in percentage points; the state ratio is"
+        " scaled to the paper's total of 17 (12:3:2); video lengths count each distinct video once, a bin"
+        " closed below and open above; the paper states no responses per sample.\n\n"
+        + fidelity_markdown(stats["fidelity"]) + "\n"
     )

@@ -1,4 +1,5 @@
-"""Composition of a release: samples per task and split, the share of each state, responses per sample.
+"""Composition of a release: samples per task and split, the share of each state, responses per sample,
+video lengths, and each of them beside the paper's figure (:mod:`streamo_data.fidelity`).
 
 The share of states is what the loss's alpha weights are computed from, and the first number a
 reviewer asks for: Silence dominates, and by how much is a property of the corpus.
@@ -13,19 +14,29 @@ from typing import Any
 import pyarrow.compute as pc
 
 from streamo_data.align import State
+from streamo_data.fidelity import fidelity, length_histogram
 from streamo_data.release import read_manifest
+from streamo_data.schema import ReleaseManifest
 from streamo_data.tables import read_table
 
 
 def release_stats(release_dir: Path) -> dict[str, Any]:
-    manifest = read_manifest(release_dir)
+    return manifest_stats(release_dir, read_manifest(release_dir))
+
+
+def manifest_stats(release_dir: Path, manifest: ReleaseManifest) -> dict[str, Any]:
+    """The composition of the shards that ``manifest`` lists (also before the manifest is written)."""
     samples: dict[str, Counter[str]] = defaultdict(Counter)
     states: dict[str, Counter[str]] = defaultdict(Counter)
     responses: Counter[str] = Counter()
     by_source: dict[str, Counter[str]] = defaultdict(Counter)
+    durations: dict[str, float] = {}
     for shard in manifest.shards:
-        table = read_table(release_dir / shard.path, columns=["states", "responses", "source"])
+        table = read_table(release_dir / shard.path, columns=["states", "responses", "source", "video_id",
+                                                              "duration_s"])
         samples[shard.task][shard.split] += table.num_rows
+        # one length per distinct video: the paper's histogram counts videos, not samples
+        durations.update(zip(table["video_id"].to_pylist(), table["duration_s"].to_pylist(), strict=True))
         for entry in pc.value_counts(table["source"]).to_pylist():
             by_source[shard.task][entry["values"]] += entry["counts"]
         flat = pc.value_counts(pc.list_flatten(table["states"]))
@@ -50,9 +61,13 @@ def release_stats(release_dir: Path) -> dict[str, Any]:
         for task in sorted(set(samples) | set(manifest.targets))
     }
     total = sum(v["samples"] for v in per_task.values())
+    lengths = length_histogram(durations.values())
     return {
         "name": manifest.name, "samples": total, "target": sum(manifest.targets.values()) or None,
-        "frames": sum(all_states.values()), "tasks": per_task,
+        "frames": sum(all_states.values()), "videos": len(durations), "tasks": per_task,
         "state_share": shares(all_states),
         "responses_per_sample": round(sum(responses.values()) / max(1, total), 3),
+        "video_length": lengths,
+        "fidelity": fidelity({task: entry["samples"] for task, entry in per_task.items()}, all_states, lengths,
+                             sum(responses.values()), total, by="task"),
     }

@@ -256,7 +256,9 @@ def stats(
     release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Samples per task and split, the share of each state, and responses per sample."""
+    """Samples per task and split, the share of each state, and responses per sample, and the task shares,
+    state ratio, video lengths and responses per sample beside the paper's figures."""
+    from streamo_data.cli.audit import fidelity_table
     from streamo_data.stats import release_stats
 
     result = release_stats(release_dir)
@@ -264,6 +266,7 @@ def stats(
         typer.echo(json.dumps(result, indent=2))
     else:
         console.print(_stats_table(result))
+        console.print(fidelity_table(result["fidelity"], f"{result['name']} beside the paper's Streamo-Instruct"))
 
 
 @app.command()
