@@ -24,7 +24,7 @@ from streamo_data.errors import UserError
 from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.moments import with_moments
 from streamo_data.reasons import validation_messages
-from streamo_data.schema import METADATA_BACKEND, Event, EventKind, VideoRecord, VideoStatus
+from streamo_data.schema import METADATA_BACKEND, Event, EventKind, Provenance, VideoRecord, VideoStatus
 from streamo_data.tables import EVENT_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
 from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for, video_stem
@@ -37,6 +37,9 @@ CLIP_TOLERANCE_S = 1.0
 # Charades' own action annotations, which run past the clip): clipped within 2 s, not skipped.
 CHARADES_END_TOLERANCE_S = 2.0
 EVENTS_ROW_GROUP = 16_384
+# An end time that means "until the end of the video", for sources whose items cover the whole video but
+# whose files carry no duration (offline QA): it becomes the duration the catalogue gives.
+WHOLE_VIDEO = math.inf
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class RawEvent:
     duration_s: float | None = None
     answer: str | None = None
     where: str = ""
+    provenance: Provenance | None = None  # e.g. the source dataset a released record names
 
 
 @dataclass
@@ -322,7 +326,7 @@ def run_recipe(
         if item.end_s < item.start_s:
             report.skip(item.where, "end before start")
             continue
-        end = item.end_s
+        end = duration if item.end_s == WHOLE_VIDEO else item.end_s
         if end > duration:
             if end > duration + recipe.end_tolerance_s or item.start_s >= duration:
                 report.skip(item.where, "time past the video's duration")
@@ -334,7 +338,7 @@ def run_recipe(
         try:
             event = Event.create(video_id=record.video_id, duration_s=duration, start_s=item.start_s, end_s=end,
                                  text=item.text.strip(), kind=item.kind, source=source or recipe.name,
-                                 answer=item.answer)
+                                 answer=item.answer, provenance=item.provenance)
         except ValidationError as error:
             report.skip(item.where, "invalid event: " + "; ".join(validation_messages(error)))
             continue
