@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from streamo_data.annotators.client import ClientSettings, LLMClient, RequestFailed, Usage, request_body
 from streamo_data.annotators.frames import segment_images, segment_times
@@ -27,6 +27,7 @@ from streamo_data.schema import Event, EventKind, Provenance, VideoRecord
 from streamo_data.video.backends import FrameBackend
 
 KINDS = ("caption", "narration", "qa")
+T = TypeVar("T")
 CAPTIONED = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP, EventKind.HIGHLIGHT})
 
 
@@ -35,6 +36,7 @@ class Job:
     video: VideoRecord
     start: float
     end: float
+    text: str = ""  # the input of a job about an existing event (a caption to rewrite as a query)
 
     @property
     def where(self) -> str:
@@ -92,12 +94,18 @@ class LLMAnnotator:
         return segment_images(job.video, self.video_dir, job.start, job.end, self.prompt.frames, self.backends)
 
     def parse(self, text: str, job: Job) -> CaptionReply | NarrationReply | QAReply:
-        if not text.strip():
-            raise ValueError("the reply is empty")
-        try:
-            return self.reply_model.model_validate_json(text, context={"start": job.start, "end": job.end})
-        except ValidationError as error:
-            raise ValueError("; ".join(validation_messages(error))) from None
+        return parse_reply(self.reply_model, text, {"start": job.start, "end": job.end})  # type: ignore[return-value]
+
+    def jobs(self, video: VideoRecord, events: Sequence[Event], window_s: float) -> list[Job]:
+        return jobs_for(self.kind, video, events, window_s)
+
+    def planned(self, job: Job) -> list[tuple[str, dict[str, Any]]]:
+        """(stage, text-only stand-in body) for every request a job is expected to make: --dry-run."""
+        return [(self.kind, self.request(job, None))]
+
+    def first_requests(self, job: Job) -> list[dict[str, Any]]:
+        """The request bodies a job sends first, frames included: what the Batch API can answer."""
+        return [self.request(job, self.images(job))]
 
     async def annotate(self, job: Job, usage: Usage) -> tuple[list[Event], list[dict[str, str]]]:
         """Events for one job, and rejects (each with the job and the reason)."""
@@ -112,20 +120,9 @@ class LLMAnnotator:
             return [], [{"job": job.where, "reason": f"cannot read frames: {error}"}]
         body = self.request(job, images)
         try:
-            text = await self.client.complete(body, usage)
-            try:
-                reply = self.parse(text, job)
-            except ValueError as first:
-                retry = dict(body, messages=[*body["messages"], {"role": "assistant", "content": text},
-                                             {"role": "user", "content": f"That reply is not valid: {first}. Reply"
-                                              " again with JSON that follows the schema and fixes this."}])
-                text = await self.client.complete(retry, usage)
-                try:
-                    reply = self.parse(text, job)
-                except ValueError as second:
-                    return [], [{"job": job.where, "reason": f"invalid reply after one retry: {second}"}]
-        except RequestFailed as error:
-            return [], [{"job": job.where, "reason": f"request failed: {error}"}]
+            reply = await ask_validated(self.client, body, lambda text: self.parse(text, job), usage)
+        except (RequestFailed, InvalidReply) as error:
+            return [], [{"job": job.where, "reason": reason_of(error)}]
         try:
             return self.events(reply, job), []
         except ValueError as error:  # a reply the checks let through that still makes no event: this job only
@@ -154,6 +151,43 @@ class LLMAnnotator:
                              text=item.question.strip(), answer=item.answer.strip(), kind=EventKind.QA,
                              **{**common, "source": f"llm:qa:{item.type}"})
                 for item in reply.items]
+
+
+class InvalidReply(ValueError):
+    """A reply that failed its checks twice: the first time, and again after seeing why."""
+
+
+def parse_reply(model: type[BaseModel], text: str, context: dict[str, Any]) -> BaseModel:
+    """A reply checked against its model (with ``context``: the times it must lie in, the input it
+    must not repeat); a ValueError saying why not, in words the model can act on."""
+    if not text.strip():
+        raise ValueError("the reply is empty")
+    try:
+        return model.model_validate_json(text, context=context)
+    except ValidationError as error:
+        raise ValueError("; ".join(validation_messages(error))) from None
+
+
+async def ask_validated(client: LLMClient, body: dict[str, Any], parse: Callable[[str], T], usage: Usage) -> T:
+    """The parsed reply to ``body``; an invalid reply is shown to the model with its error once, and
+    a second invalid one raises InvalidReply. Both requests go through the cache, so a rerun makes
+    the same decision without sending anything."""
+    text = await client.complete(body, usage)
+    try:
+        return parse(text)
+    except ValueError as first:
+        retry = dict(body, messages=[*body["messages"], {"role": "assistant", "content": text},
+                                     {"role": "user", "content": f"That reply is not valid: {first}. Reply"
+                                      " again with JSON that follows the schema and fixes this."}])
+        text = await client.complete(retry, usage)
+        try:
+            return parse(text)
+        except ValueError as second:
+            raise InvalidReply(f"invalid reply after one retry: {second}") from None
+
+
+def reason_of(error: RequestFailed | InvalidReply) -> str:
+    return f"request failed: {error}" if isinstance(error, RequestFailed) else str(error)
 
 
 def dump_rejects(rejects: list[dict[str, str]]) -> str:

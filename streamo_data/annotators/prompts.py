@@ -23,7 +23,7 @@ from streamo_data.annotators.replies import REPLIES
 from streamo_data.reasons import validation_messages
 
 PROMPTS_ENV = "STREAMO_PROMPTS"
-PLACEHOLDERS = ("start", "end", "duration", "num_frames")
+PLACEHOLDERS = ("start", "end", "duration", "num_frames", "text")  # text: a stage's input (a caption, lines)
 
 
 class PromptError(ValueError):

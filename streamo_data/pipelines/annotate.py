@@ -21,15 +21,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamo_data.annotators.cache import RequestCache, request_key
 from streamo_data.annotators.client import ClientSettings, LLMClient, Usage, api_key_from_env, estimate_tokens
-from streamo_data.annotators.llm import LLMAnnotator, dump_rejects, jobs_for
+from streamo_data.annotators.llm import LLMAnnotator, dump_rejects
 from streamo_data.annotators.prompts import PromptTemplate, load_prompt
+from streamo_data.annotators.staged import PIPELINES, StagedAnnotator, StagedConfig, check_stage_prompts
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, ensure_ray, progress_bar
 from streamo_data.pipelines.stages import EVENTS, VIDEOS, video_root
@@ -37,18 +38,51 @@ from streamo_data.schema import METADATA_BACKEND, Event, VideoRecord, VideoStatu
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.video.backends import available_backends
 
+# Every annotator that runs through AnnotateOptions / run_llm_annotation, by name, with its stages (each
+# stage one request kind with its own prompt file ``<stage>.md``). The single-request annotators are
+# one stage named after themselves; the multi-stage pipelines are in streamo_data/annotators/staged.py.
+ANNOTATORS: dict[str, tuple[str, ...]] = {"caption": ("caption",), "narration": ("narration",), "qa": ("qa",),
+                                          **PIPELINES}
+
 
 class AnnotateOptions(BaseModel):
-    """Checked when made (see ClientSettings): a window of 0 would never end, 0 actors would run nothing."""
+    """Checked when made (see ClientSettings): a window of 0 would never end, 0 actors would run nothing.
+    The ``narration_*``, ``min_span_iou``, ``text_model`` and ``query_sources`` settings concern the
+    multi-stage pipelines only (see :mod:`streamo_data.annotators.staged`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["caption", "narration", "qa"]
+    kind: str
     settings: ClientSettings
     prompts: Path | None = None
     window_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     actors: int = Field(default=2, ge=1)
     cache_dir: Path | None = None
+    narration_window_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    narration_step_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    min_span_iou: float = Field(default=0.5, gt=0, le=1, allow_inf_nan=False)
+    text_model: str | None = None
+    query_sources: tuple[str, ...] = ()
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ANNOTATORS:
+            raise ValueError(f"unknown annotator {value!r}; known: {', '.join(ANNOTATORS)}")
+        return value
+
+    @field_validator("text_model")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("a model name is needed (or leave it out to use --model)")
+        return value.strip() if value is not None else None
+
+    @property
+    def staged(self) -> StagedConfig:
+        return StagedConfig(caption_window_s=self.window_s, narration_window_s=self.narration_window_s,
+                            narration_step_s=self.narration_step_s, min_span_iou=self.min_span_iou,
+                            text_model=self.text_model, query_sources=self.query_sources)
 
 
 @dataclass
@@ -62,6 +96,9 @@ class AnnotateReport:
     estimated_tokens: int = 0
     estimated_cost: float = 0.0
     first_reject: str = ""
+    estimated_requests: int = 0
+    # --dry-run, per stage: {"requests": n, "tokens": n, "cost": usd} (a stage is one request kind)
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def nothing_answered(self) -> bool:
@@ -75,18 +112,32 @@ class AnnotateReport:
                 "rejects": dict(self.rejects)}
 
 
+Annotator = LLMAnnotator | StagedAnnotator
+
+
+def load_prompts(options: AnnotateOptions) -> dict[str, PromptTemplate]:
+    """Every stage's template, checked (PromptError naming the file)."""
+    return {stage: load_prompt(stage, options.prompts) for stage in ANNOTATORS[options.kind]}
+
+
 def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Path,
-               prompt: PromptTemplate | None = None) -> LLMAnnotator:
-    return LLMAnnotator(options.kind, prompt or load_prompt(options.kind, options.prompts), options.settings, client,
-                        video_dir, available_backends())
+               prompts: dict[str, PromptTemplate] | None = None) -> Annotator:
+    prompts = prompts or load_prompts(options)
+    if options.kind in PIPELINES:
+        return StagedAnnotator(options.kind, prompts, options.settings, client, video_dir, available_backends(),
+                               options.staged)
+    return LLMAnnotator(options.kind, prompts[options.kind], options.settings, client, video_dir,
+                        available_backends())
 
 
-def preflight(options: AnnotateOptions) -> PromptTemplate:
-    """Everything a run needs that can be wrong before it starts: the prompt template (PromptError) and
+def preflight(options: AnnotateOptions) -> dict[str, PromptTemplate]:
+    """Everything a run needs that can be wrong before it starts: the prompt templates (PromptError) and
     the API key (RequestFailed); checked once, in the driver, before any actor exists."""
-    prompt = load_prompt(options.kind, options.prompts)
+    prompts = load_prompts(options)
+    if options.kind in PIPELINES:
+        check_stage_prompts(options.kind, prompts)
     api_key_from_env(options.settings)
-    return prompt
+    return prompts
 
 
 def request_cache(options: AnnotateOptions, work_dir: Path) -> RequestCache:
@@ -110,7 +161,7 @@ def _video_items(work_dir: Path, options: AnnotateOptions) -> tuple[list[dict[st
     return items, skipped
 
 
-async def annotate_videos(annotator: LLMAnnotator, items: list[dict[str, Any]], window_s: float,
+async def annotate_videos(annotator: Annotator, items: list[dict[str, Any]], window_s: float,
                           on_done: Any = None) -> list[dict[str, Any]]:
     """Every job of every item concurrently (the client bounds what is in flight); one result per item."""
 
@@ -118,7 +169,7 @@ async def annotate_videos(annotator: LLMAnnotator, items: list[dict[str, Any]], 
         video = from_row(VideoRecord, item["video"])
         events = [from_row(Event, row) for row in item["events"]]
         usage, new_events, rejects = Usage(), [], []
-        jobs = jobs_for(annotator.kind, video, events, window_s)
+        jobs = annotator.jobs(video, events, window_s)
         for made, problems in await asyncio.gather(*(annotator.annotate(job, usage) for job in jobs)):
             new_events.extend(to_row(e) for e in made)
             rejects.extend(problems)
@@ -138,17 +189,18 @@ class AnnotatorActor:
     per batch would start every batch with a fresh budget. So the actor keeps one event loop of its
     own, runs each batch on it, and makes the client on it at the first batch."""
 
-    def __init__(self, options: dict[str, Any], prompt: PromptTemplate, work_dir: str, video_dir: str) -> None:
+    def __init__(self, options: dict[str, Any], prompts: dict[str, PromptTemplate], work_dir: str,
+                 video_dir: str) -> None:
         self.options = AnnotateOptions.model_validate(options)
-        self.prompt, self.work_dir, self.video_dir = prompt, Path(work_dir), Path(video_dir)
+        self.prompts, self.work_dir, self.video_dir = prompts, Path(work_dir), Path(video_dir)
         self.loop = asyncio.new_event_loop()
         self.turn = threading.Lock()  # one batch at a time on the loop, whichever thread Ray calls from
-        self.annotator: LLMAnnotator | None = None
+        self.annotator: Annotator | None = None
 
     async def _run(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.annotator is None:
             client = LLMClient(self.options.settings, request_cache(self.options, self.work_dir))
-            self.annotator = _annotator(self.options, client, self.video_dir, self.prompt)
+            self.annotator = _annotator(self.options, client, self.video_dir, self.prompts)
         return await annotate_videos(self.annotator, items, self.options.window_s)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -159,7 +211,7 @@ class AnnotatorActor:
 
 
 def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Executor) -> AnnotateReport:
-    prompt = preflight(options)
+    prompts = preflight(options)
     items, skipped = _video_items(work_dir, options)
     video_dir = video_root(work_dir)
     report = AnnotateReport(kind=options.kind, videos=len(items))
@@ -179,7 +231,7 @@ def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Execu
             async def run() -> list[dict[str, Any]]:
                 client = LLMClient(options.settings, request_cache(options, work_dir))
                 try:
-                    return await annotate_videos(_annotator(options, client, video_dir, prompt), items,
+                    return await annotate_videos(_annotator(options, client, video_dir, prompts), items,
                                                  options.window_s, done)
                 finally:
                     await client.close()
@@ -197,7 +249,7 @@ def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Execu
             dataset = ray.data.from_items([{"json": json.dumps(i)} for i in items],
                                           override_num_blocks=min(len(items), 4 * actors))
             mapped = dataset.map_batches(
-                AnnotatorActor, fn_constructor_kwargs={"options": share.model_dump(mode="json"), "prompt": prompt,
+                AnnotatorActor, fn_constructor_kwargs={"options": share.model_dump(mode="json"), "prompts": prompts,
                                                        "work_dir": str(work_dir), "video_dir": str(video_dir)},
                 concurrency=actors, batch_size=max(1, math.ceil(len(items) / (4 * actors))), batch_format="numpy")
             for row in mapped.iter_rows():
@@ -248,16 +300,23 @@ def estimate(work_dir: Path, options: AnnotateOptions) -> AnnotateReport:
     report = AnnotateReport(kind=options.kind, videos=len(items))
     if skipped:
         report.rejects["video file not available (known from metadata only): ingest the videos"] += skipped
+    settings = options.settings
     for item in items:
         video = from_row(VideoRecord, item["video"])
         events = [from_row(Event, row) for row in item["events"]]
-        for job in jobs_for(options.kind, video, events, options.window_s):
+        for job in annotator.jobs(video, events, options.window_s):
             report.jobs += 1
-            report.estimated_tokens += estimate_tokens(annotator.request(job, None))
-    completion = report.jobs * annotator.prompt.max_tokens
-    prompt = report.estimated_tokens - completion
-    report.estimated_cost = (prompt * options.settings.price_input_per_million
-                             + completion * options.settings.price_output_per_million) / 1e6
+            for stage, body in annotator.planned(job):
+                tokens, completion = estimate_tokens(body), body["max_tokens"]
+                cost = ((tokens - completion) * settings.price_input_per_million
+                        + completion * settings.price_output_per_million) / 1e6
+                tally = report.stages.setdefault(stage, {"requests": 0, "tokens": 0, "cost": 0.0})
+                tally["requests"] += 1
+                tally["tokens"] += tokens
+                tally["cost"] += cost
+                report.estimated_requests += 1
+                report.estimated_tokens += tokens
+                report.estimated_cost += cost
     return report
 
 
@@ -273,7 +332,8 @@ def run_batch_pass(work_dir: Path, options: AnnotateOptions, poll_s: float = 2.0
 
 
 def pending_requests(work_dir: Path, options: AnnotateOptions) -> list[tuple[str, dict[str, Any]]]:
-    """Request bodies not yet in the cache, with their keys; for the Batch API. Decodes frames."""
+    """Request bodies not yet in the cache, with their keys; for the Batch API. Decodes frames. For a
+    multi-stage pipeline, the first stage's requests only: later stages ask about earlier replies."""
     items, _ = _video_items(work_dir, options)
     annotator = _annotator(options, None, video_root(work_dir))
     cache = request_cache(options, work_dir)
@@ -281,12 +341,13 @@ def pending_requests(work_dir: Path, options: AnnotateOptions) -> list[tuple[str
     for item in items:
         video = from_row(VideoRecord, item["video"])
         events = [from_row(Event, row) for row in item["events"]]
-        for job in jobs_for(options.kind, video, events, options.window_s):
+        for job in annotator.jobs(video, events, options.window_s):
             try:
-                body = annotator.request(job, annotator.images(job))
+                bodies = annotator.first_requests(job)
             except Exception:  # noqa: BLE001 - the online pass reports unreadable frames with their reason
                 continue
-            key = request_key(body, options.settings.endpoint)
-            if cache.get(key) is None:
-                pending.append((key, body))
+            for body in bodies:
+                key = request_key(body, options.settings.endpoint)
+                if cache.get(key) is None:
+                    pending.append((key, body))
     return pending
