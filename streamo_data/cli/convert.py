@@ -76,3 +76,20 @@ def export_stream_format(
 
     count = export(release_dir, out, video_root, split)
     console.print(f"{count} samples -> {out}")
+
+
+@export_app.command("raw")
+def export_raw(
+    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the released layout (empty, new, or an earlier"
+                                                    " export).")],
+    our_names: Annotated[bool, typer.Option(help="Keep our task and source names instead of the release's.")]
+    = False,
+) -> None:
+    """Write a release in the released Streamo-Instruct layout: task folders of JSON lists of raw records."""
+    from streamo_data.export_raw import export_raw as export
+
+    summary = export(release_dir, out, release_names=not our_names)  # a UserError is one line, exit 2
+    for name, count in sorted(summary.files.items()):
+        console.print(f"{count:>8} {name}")
+    console.print(f"{summary.records} records -> {out}")
