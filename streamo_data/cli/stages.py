@@ -76,7 +76,8 @@ def ingest(
 def recipe(
     name: Annotated[str, typer.Argument(help="activitynet_captions, charades_sta, qvhighlights, youcook2, coin,"
                                              " didemo, et_instruct or generic.")],
-    annotations: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The source's annotation file.")],
+    annotations: Annotated[Path, typer.Option(exists=True, help="The source's annotation file (streamo_release: the"
+                                                               " release folder).")],
     out: Annotated[Path, typer.Option("--out", help="Work directory for events.parquet and videos.parquet.")],
     videos: Annotated[Path | None, typer.Option(
         exists=True, help="Videos folder, or a catalogue (.parquet/.csv/.json) of durations; optional when the"
