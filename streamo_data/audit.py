@@ -29,7 +29,7 @@ from typing import Any
 
 from streamo_data.align import State
 from streamo_data.errors import UserError
-from streamo_data.fidelity import RELEASE_FOLDERS, STATES, fidelity, length_histogram
+from streamo_data.fidelity import RELEASE_FOLDERS, STATES, fidelity, length_histogram, ratio_text
 from streamo_data.raw_records import RawInputError, open_raw_records
 from streamo_data.reference_convert import record_name, reference_frame_count
 from streamo_data.reference_format import (
@@ -101,6 +101,7 @@ class GroupAudit:
             "dropped": sum(self.dropped.values()), "dropped_reasons": dict(sorted(self.dropped.items())),
             "frames": frames,
             "state_share": {s: round(self.states[s] / frames, 4) if frames else 0.0 for s in STATES},
+            "state_ratio": ratio_text(self.states),
             "responses_per_record": round(self.responses / self.converted, 3) if self.converted else 0.0,
         }
 
@@ -115,6 +116,7 @@ class AuditReport:
     bad_files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
+    unshown: int = 0
     video_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -125,14 +127,17 @@ class AuditReport:
         return self.groups.setdefault((folder, source), GroupAudit())
 
     def note(self, line: str) -> None:
+        """Keep the first problems as one-line examples; the counts hold them all."""
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(line)
+        else:
+            self.unshown += 1
 
     def folders(self) -> dict[str, GroupAudit]:
         totals: dict[str, GroupAudit] = defaultdict(GroupAudit)
-        for (folder, _), audit in sorted(self.groups.items()):
+        for (folder, _), audit in self.groups.items():
             totals[folder].add(audit)
-        return dict(totals)
+        return {folder: totals[folder] for folder in RELEASE_FOLDERS if folder in totals}
 
     def total(self) -> GroupAudit:
         total = GroupAudit()
@@ -149,12 +154,12 @@ class AuditReport:
             "bad_files": self.bad_files, "skipped": self.skipped,
             "total": total.as_dict(),
             "folders": {folder: audit.as_dict() for folder, audit in folders.items()},
-            "groups": [{"folder": folder, "source": source, **audit.as_dict()}
-                       for (folder, source), audit in sorted(self.groups.items())],
+            "groups": [{"folder": folder, "source": source, **self.groups[(folder, source)].as_dict()}
+                       for folder in folders for f, source in sorted(self.groups) if f == folder],
             "videos": len(self.video_seconds), "video_length": lengths,
             "fidelity": fidelity({folder: audit.records for folder, audit in folders.items()}, total.states,
                                  lengths, total.responses, total.converted, by="folder"),
-            "examples": self.examples,
+            "examples": self.examples, "examples_not_shown": self.unshown,
         }
 
 
@@ -233,8 +238,9 @@ def audit_record(report: AuditReport, folder: str, where: str, record: Any) -> N
     if converted.losses:
         group.lossy += 1
         for loss in converted.losses:
-            group.losses[loss_kind(loss)] += 1
-            report.note(f"{where}: {loss}")
+            kind = loss_kind(loss)
+            group.losses[kind] += 1
+            report.note(f"{where}: {kind}: {loss}")
     return None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -16,8 +17,8 @@ from streamo_data.errors import UserError
 
 app = typer.Typer()
 
-LOSS_COLUMNS = (("answer_overwritten", "overwritten"), ("past_end", "past end"),
-                ("same_frame_question", "same frame"), ("untimed", "untimed"), ("other", "other loss"))
+LOSS_COLUMNS = (("answer_overwritten", "answer lost"), ("past_end", "past end"),
+                ("same_frame_question", "same frame"), ("untimed", "untimed"))
 
 
 def fidelity_table(report: dict[str, Any], title: str) -> Table:
@@ -32,26 +33,29 @@ def fidelity_table(report: dict[str, Any], title: str) -> Table:
     return table
 
 
-def _audit_row(label: str, entry: dict[str, Any]) -> list[str]:
-    share = entry["state_share"]
-    return [label, str(entry["records"]), str(entry["lossy_records"]),
-            *(str(entry["losses"].get(kind, 0)) for kind, _ in LOSS_COLUMNS),
-            str(entry["malformed"]), str(entry["dropped"]),
-            f"{share['silence']:.1%}", f"{share['standby']:.1%}", f"{share['response']:.1%}",
-            f"{entry['responses_per_record']:.2f}"]
+def _audit_row(label: str, entry: dict[str, Any], other: bool) -> list[str]:
+    losses = [str(entry["losses"].get(kind, 0)) for kind, _ in LOSS_COLUMNS]
+    if other:
+        losses.append(str(entry["losses"].get("other", 0)))
+    return [label, str(entry["records"]), str(entry["lossy_records"]), *losses, str(entry["malformed"]),
+            str(entry["dropped"]), entry["state_ratio"], f"{entry['responses_per_record']:.2f}"]
 
 
 def audit_table(result: dict[str, Any]) -> Table:
-    table = Table(title=f"{result['root']}: {result['total']['records']} records in {result['files']} files;"
-                        f" frames from the {result['frames_from']}")
-    for column in ("folder / source", "records", "lossy", *(name for _, name in LOSS_COLUMNS), "malformed",
-                   "no video", "silence", "standby", "response", "resp/record"):
-        table.add_column(column, justify="left" if column == "folder / source" else "right")
+    """Per folder and source; the state ratio is silence:standby:response scaled to 17, like the paper's 12:3:2."""
+    other = bool(result["total"]["losses"].get("other"))
+    table = Table(title=f"{escape(result['root'])}: {result['total']['records']} records in {result['files']} files",
+                  box=box.SIMPLE_HEAVY, pad_edge=False, collapse_padding=True)
+    columns = ["folder / source", "records", "lossy", *(name for _, name in LOSS_COLUMNS)]
+    columns += [*(["other loss"] if other else []), "malformed", "no video", "state ratio", "resp/rec"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "folder / source" else "right",
+                         no_wrap=column in ("folder / source", "state ratio"))
     for folder, entry in result["folders"].items():
-        table.add_row(*_audit_row(f"[bold]{folder}/[/bold]", entry))
+        table.add_row(*_audit_row(f"[bold]{folder}/[/bold]", entry, other))
         for group in (g for g in result["groups"] if g["folder"] == folder):
-            table.add_row(*_audit_row(f"  {escape(group['source'])}", group))
-    table.add_row(*_audit_row("[bold]all[/bold]", result["total"]))
+            table.add_row(*_audit_row(f"  {escape(group['source'])}", group, other))
+    table.add_row(*_audit_row("[bold]all[/bold]", result["total"], other))
     return table
 
 
@@ -75,6 +79,10 @@ def audit(
         raise UserError(f"--json {json_out} is a folder, not a file")
     result = audit_release(release_dir, video_root, fps).as_dict()
     console.print(audit_table(result))
+    console.print(f"frames counted from the {result['frames_from']}. answer lost: overwritten by a later answer"
+                  " or standby on its frame; past end: a turn after the last frame; same frame: a question replaced"
+                  " by a later one on its frame; untimed: a turn without a readable time; no video: the video is"
+                  " missing or unreadable, the reference drops the record.", highlight=False)
     console.print(fidelity_table(result["fidelity"], "beside the paper's Streamo-Instruct (shares by folder)"))
     for line in result["skipped"]:
         console.print(f"[yellow]skipped[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
@@ -82,6 +90,8 @@ def audit(
         err.print(f"[red]bad file[/red] {escape(line)}", soft_wrap=True, highlight=False)
     for line in result["examples"]:
         console.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
+    if result["examples_not_shown"]:
+        console.print(f"  … and {result['examples_not_shown']} more (the counts above hold them all)")
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         console.print(f"report written to {escape(str(json_out))}")
