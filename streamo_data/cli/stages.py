@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -23,6 +23,10 @@ from streamo_data.cli.common import (
     print_summary,
 )
 from streamo_data.errors import UserError
+
+if TYPE_CHECKING:
+    from streamo_data.pipelines.mixture import MixtureConfig
+    from streamo_data.pipelines.runner import Executor
 
 app = typer.Typer()
 
@@ -123,6 +127,9 @@ def build(
     tasks: Annotated[str, typer.Option(help="Comma-separated task names (without --config).")]
     = "temporal_grounding,dense_captioning",
     seed: int = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --config: print per source and stage the LLM"
+                                          " requests, tokens and cost the build would spend; send nothing,"
+                                          " write no release.")] = False,
     executor: ExecutorOpt = "ray",
     address: AddressOpt = None,
     num_cpus: CpusOpt = None,
@@ -147,6 +154,9 @@ def build(
         except (ValueError, OSError) as error:
             raise UserError(f"{config}: {error}") from error
         work = work_dir or Path("work") / mixture.name
+        if dry_run:
+            _print_spend(mixture, work, runner)
+            return
         release_dir = out or Path("releases") / mixture.name
         result = run_mixture(mixture, work, release_dir, runner)
         table = Table(title=f"{mixture.name}: {result.manifest.num_samples} samples -> {release_dir}")
@@ -168,6 +178,26 @@ def build(
     assert work_dir is not None  # checked above, before the executor started
     summary = run_build(work_dir, task_list, seed, runner)
     print_summary(f"build -> {work_dir / 'samples.parquet'}", summary)
+
+
+def _print_spend(mixture: MixtureConfig, work: Path, runner: Executor) -> None:
+    """--dry-run: the bill before it is run, and which sources cannot be annotated at all."""
+    from streamo_data.pipelines.mixture import dry_run, lacking_videos
+
+    rows = dry_run(mixture, work, runner)
+    table = Table(title=f"{mixture.name}: what a build would send (estimates are upper bounds; nothing sent)")
+    for column in ("source", "stage", "videos", "requests", "tokens", "cost", "note"):
+        table.add_column(column, justify="right" if column in ("videos", "requests", "tokens", "cost") else "left")
+    for row in rows:
+        table.add_row(row.source, row.stage, str(row.videos), str(row.requests), str(row.tokens),
+                      f"{row.cost:.4f}", row.note)
+    table.add_row("total", "", "", str(sum(r.requests for r in rows)), str(sum(r.tokens for r in rows)),
+                  f"{sum(r.cost for r in rows):.4f}", "")
+    console.print(table)
+    missing = lacking_videos(mixture)
+    if missing:
+        console.print(f"[yellow]no videos to annotate[/yellow] (metadata only): {', '.join(missing)};"
+                      " the build refuses until their `videos:` name a folder")
 
 
 def _task_list(tasks: str) -> list[str]:

@@ -1,7 +1,12 @@
 """The full Streamo-Instruct mixture: sources -> recipes -> plan -> parts -> release, on Ray, resumable.
 
 1. **recipes**: each source's annotation file becomes ``WORK/sources/<name>/{events,videos}.parquet``
-   (skipped when its inputs are unchanged).
+   (skipped when its inputs are unchanged); a source with videos and no annotation file is ingested.
+1b. **annotators**: each LLM annotator a source names runs over that source's videos (through
+   :func:`streamo_data.pipelines.annotate.run_llm_annotation`: cached in ``WORK/llm_cache``, resumable,
+   rate-limited, on Ray) and adds events whose ``source`` is ``<source>:<annotator>`` (``...:<type>`` for
+   QA). Skipped when its stamp (the source's stamp, kind, model, endpoint, prompt hash, window) is
+   unchanged and its last run lost no request; a changed model drops its old events and runs again.
 2. **plan**: a pass over every video (in batches, on Ray) lists each task's candidates by a 64-bit hash
    of ``(seed, candidate key)``; a task's quota takes the candidates with the smallest hashes, so the
    choice is exact, seeded, and independent of order and of parallelism. Validation videos are chosen
@@ -21,6 +26,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 import shutil
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -32,16 +38,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamo_data import __version__
+from streamo_data.annotators.client import ClientSettings
+from streamo_data.errors import UserError
 from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.pipelines.annotate import AnnotateOptions, AnnotateReport, estimate, preflight, run_llm_annotation
 from streamo_data.pipelines.runner import Executor, run_stage
+from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, run_ingest
 from streamo_data.reasons import reason_key
 from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.release import ShardWriter, publish, validation_videos
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
-from streamo_data.tables import SAMPLE_FEATURES, from_row, to_row
+from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, to_row, write_rows
 from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
 from streamo_data.tasks.base import visible_events
 
@@ -50,28 +60,123 @@ PART_SCHEMA = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string())
 
 # ---- configuration -----------------------------------------------------------------------------------
 
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+GENERATED = "llm:"  # the source prefix run_llm_annotation gives its events; the stage renames them
+
+
+class AnnotatorConfig(BaseModel):
+    """One LLM annotator over a source's videos. The YAML writes everything flat beside ``name`` and
+    ``kind``: the client settings (model, base_url, api_key_env, concurrency, requests_per_minute,
+    tokens_per_minute, prices, ...) go to :class:`ClientSettings`, the rest (prompts, window_s, actors,
+    text_model, min_span_iou, ...) to :class:`AnnotateOptions`, which checks the kind against the
+    annotate pipeline's registry: a kind it learns is accepted here without a change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME)
+    options: AnnotateOptions
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "options" not in data:
+            client = {k: v for k, v in data.items() if k in ClientSettings.model_fields}
+            rest = {k: v for k, v in data.items() if k not in client and k != "name"}
+            if "cache_dir" in rest:
+                raise ValueError("cache_dir is the mixture's (WORK/llm_cache), not an annotator's")
+            data = {"name": data.get("name", data.get("kind")), "options": {**rest, "settings": client}}
+        return data
+
+    @property
+    def kind(self) -> str:
+        return self.options.kind
+
+    @property
+    def settings(self) -> ClientSettings:
+        return self.options.settings
+
+    def with_cache(self, cache_dir: Path) -> AnnotateOptions:
+        return self.options.model_copy(update={"cache_dir": cache_dir})
+
+    def stamp(self, prompts: dict[str, Any]) -> dict[str, Any]:
+        """What its events depend on: kind, model, endpoint, every stage's prompt, the job settings; not
+        the limits, prices, key or actors, which change no reply."""
+        options = self.options.model_dump(mode="json", exclude={"settings", "actors", "cache_dir", "prompts"})
+        return {**options, "model": self.settings.model, "endpoint": self.settings.endpoint,
+                "prompts": {stage: prompt.sha256 for stage, prompt in sorted(prompts.items())}}
+
+
 class SourceConfig(BaseModel):
+    """A recipe over an annotation file, or (no recipe) a folder of videos that is ingested; either may
+    name annotators, which need the videos on disk: ``videos`` a folder, or an ingest videos.parquet
+    with its ingest.json beside it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-    recipe: str
-    annotations: Path
+    name: str = Field(pattern=NAME)
+    recipe: str | None = None
+    annotations: Path | None = None
     videos: Path | None = None
     path_template: str = "{key}.mp4"
+    annotators: list[AnnotatorConfig] = Field(default_factory=list)
 
     @field_validator("recipe")
     @classmethod
-    def _known_recipe(cls, value: str) -> str:
-        if value not in RECIPES:
+    def _known_recipe(cls, value: str | None) -> str | None:
+        if value is not None and value not in RECIPES:
             raise ValueError(f"unknown recipe {value!r}; known: {', '.join(sorted(RECIPES))}")
         return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceConfig:
+        if (self.recipe is None) != (self.annotations is None):
+            raise ValueError(f"source {self.name}: a recipe and its annotations file go together")
+        if self.recipe is None and self.videos is None:
+            raise ValueError(f"source {self.name}: give a recipe and annotations, or a videos folder to ingest")
+        names = [a.name for a in self.annotators]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source {self.name}: two annotators share a name (give each a `name:`)")
+        return self
+
+    @property
+    def has_video_files(self) -> bool:
+        """Whether its videos can be looked at (not only their durations known from metadata)."""
+        if self.videos is None:
+            return False
+        if self.videos.is_dir():
+            return True
+        return self.videos.suffix.lower() == ".parquet" and (self.videos.parent / INGEST_MANIFEST).exists()
+
+    def event_sources(self) -> list[str]:
+        """The names a task's ``sources:`` may use for this source's events."""
+        return [self.name, *(f"{self.name}:{a.name}" for a in self.annotators)]
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str, where: str) -> str:
+    """``${VAR}`` and ``${VAR:-default}``; an unset variable without a default is an error naming it
+    (left in place, it would surface later as a path that does not exist or a URL that is not one)."""
+
+    def value(match: re.Match[str]) -> str:
+        found = os.environ.get(match.group(1))
+        if found:
+            return found
+        if match.group(2) is not None:
+            return match.group(2)
+        raise ValueError(f"{where} uses ${{{match.group(1)}}}, which is not set")
+
+    return os.path.expandvars(_VAR.sub(value, text))
 
 
 class TaskQuota(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     quota: int = Field(ge=0)
-    sources: list[str] | None = Field(default=None, description="Only events of these sources (default: all).")
+    sources: list[str] | None = Field(default=None, description=(
+        "Only events of these sources (default: all). A source's name takes all its events (its recipe's"
+        " and its annotators'); `<source>:<annotator>` takes one annotator's only."))
 
 
 class MixtureConfig(BaseModel):
@@ -101,24 +206,49 @@ class MixtureConfig(BaseModel):
         """Read the YAML; ``${VAR}`` in paths is expanded and relative paths are taken from the
         config file's folder, so one config serves any machine that sets the data root."""
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for source in raw.get("sources", []):
+        if not isinstance(raw, dict):
+            raise ValueError("not a mixture config (a YAML mapping with sources and tasks)")
+
+        def local(value: str, where: str) -> str:
+            expanded = Path(expand_env(str(value), where))
+            return str(expanded if expanded.is_absolute() else (path.parent / expanded).resolve())
+
+        for source in raw.get("sources") or []:
+            name = source.get("name", "?") if isinstance(source, dict) else "?"
             for key in ("annotations", "videos"):
-                if source.get(key):
-                    expanded = Path(os.path.expandvars(str(source[key])))
-                    source[key] = str(expanded if expanded.is_absolute() else (path.parent / expanded).resolve())
+                if isinstance(source, dict) and source.get(key):
+                    source[key] = local(source[key], f"source {name}: {key}")
+            for annotator in (source.get("annotators") or []) if isinstance(source, dict) else []:
+                if not isinstance(annotator, dict):
+                    continue
+                where = f"source {name}: annotator {annotator.get('name', annotator.get('kind', '?'))}"
+                for key, value in list(annotator.items()):
+                    if isinstance(value, str):
+                        annotator[key] = expand_env(value, f"{where}: {key}")
+                if annotator.get("prompts"):
+                    annotator["prompts"] = local(annotator["prompts"], f"{where}: prompts")
         config = cls.model_validate(raw)
         for source in config.sources:
             for label, file in (("annotations", source.annotations), ("videos", source.videos)):
                 if file is not None and not file.exists():
                     raise ValueError(f"source {source.name}: {label} {file} does not exist")
+            if source.recipe is None and source.videos is not None and not source.videos.is_dir():
+                raise ValueError(f"source {source.name}: without a recipe, videos must be a folder to ingest")
         names = [s.name for s in config.sources]
         if len(set(names)) != len(names):
             raise ValueError("two sources share a name")
+        known = {n for s in config.sources for n in s.event_sources()}
         for task, quota in config.tasks.items():
-            missing = sorted(set(quota.sources or []) - set(names))
+            missing = sorted(set(quota.sources or []) - known)
             if missing:
-                raise ValueError(f"task {task} names sources that the config does not declare: {missing}")
+                raise ValueError(f"task {task} names sources that the config does not declare: {missing}"
+                                 " (a source's name, or <source>:<annotator>)")
         return config
+
+    def stamp_fields(self) -> dict[str, Any]:
+        """What the plan depends on directly; annotators reach it through their own stamps, so a changed
+        rate limit or price does not rebuild the plan."""
+        return self.model_dump(mode="json", exclude={"rows_per_shard": True, "sources": {"__all__": {"annotators"}}})
 
     @property
     def targets(self) -> dict[str, int]:
@@ -138,29 +268,249 @@ def _file_stamp(path: Path | None) -> list[Any]:
 
 def recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     source = SourceConfig.model_validate(item["source"])
-    report = run_recipe(RECIPES[source.recipe](), source.annotations, Path(item["out"]), videos=source.videos,
+    out = Path(item["out"])
+    assert source.recipe is not None and source.annotations is not None  # recipe-less sources are ingested
+    report = run_recipe(RECIPES[source.recipe](), source.annotations, out, videos=source.videos,
                         fps=item["fps"], path_template=source.path_template, source=source.name)
-    write_text_atomic(Path(item["out"]) / "stamp.json", json.dumps(item["stamp"]))
+    manifest = source.videos.parent / INGEST_MANIFEST if source.videos is not None else None
+    if manifest is not None and source.videos.suffix.lower() == ".parquet" and manifest.exists() \
+            and not (out / INGEST_MANIFEST).exists():  # the catalogue's videos live where it was ingested from
+        write_text_atomic(out / INGEST_MANIFEST, manifest.read_text(encoding="utf-8"))
+    write_text_atomic(out / "stamp.json", json.dumps(item["stamp"]))
     return [report.as_dict()]
 
 
+def _ingest_source(source: SourceConfig, out: Path, fps: float, stamp: dict[str, Any],
+                   executor: Executor) -> dict[str, Any]:
+    """A source that is only videos (the LLM annotators make its events): ingest the folder."""
+    assert source.videos is not None
+    summary = run_ingest(source.videos, out, fps, executor)
+    if not (out / EVENTS).exists():  # later stages read every source's events; annotators add to it
+        write_rows(out / EVENTS, Event, [])
+    report = {"recipe": source.name, "videos": summary.done + summary.reused, "events": 0,
+              "skipped": dict(summary.failed)}
+    write_text_atomic(out / "recipe_report.json", json.dumps(report))
+    write_text_atomic(out / "stamp.json", json.dumps(stamp))
+    return report
+
+
 def run_sources(config: MixtureConfig, work_dir: Path, executor: Executor) -> dict[str, dict[str, Any]]:
-    """Run each source's recipe unless its inputs are unchanged since the last run."""
+    """Run each source's recipe (or ingest) unless its inputs are unchanged since the last run."""
     reports: dict[str, dict[str, Any]] = {}
     todo = []
     for source in config.sources:
         out = work_dir / "sources" / source.name
-        stamp = {"recipe": source.recipe, "annotations": _file_stamp(source.annotations),
-                 "videos": _file_stamp(source.videos), "template": source.path_template, "fps": config.fps,
-                 "version": __version__}
+        stamp = source_stamp(source, config.fps)
         stamp_path = out / "stamp.json"
         if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and (out / "events.parquet").exists():
             reports[source.name] = json.loads((out / "recipe_report.json").read_text())
-            continue
-        todo.append({"source": source.model_dump(mode="json"), "out": str(out), "fps": config.fps, "stamp": stamp})
+        elif source.recipe is None:
+            reports[source.name] = _ingest_source(source, out, config.fps, stamp, executor)
+        else:
+            todo.append({"source": source.model_dump(mode="json"), "out": str(out), "fps": config.fps,
+                         "stamp": stamp})
     for report in run_stage(recipe_item, todo, executor, "recipes"):
         reports[report["recipe"]] = report
     return reports
+
+
+def source_stamp(source: SourceConfig, fps: float) -> dict[str, Any]:
+    return {"recipe": source.recipe, "annotations": _file_stamp(source.annotations),
+            "videos": _file_stamp(source.videos), "template": source.path_template, "fps": fps,
+            "version": __version__}
+
+
+# ---- stage 1b: LLM annotators over each source's videos ------------------------------------------------
+
+def lacking_videos(config: MixtureConfig) -> list[str]:
+    """Sources that name annotators but whose videos are known from metadata only."""
+    return [s.name for s in config.sources if s.annotators and not s.has_video_files]
+
+
+def require_videos(config: MixtureConfig) -> None:
+    missing = lacking_videos(config)
+    if missing:
+        raise UserError(f"source(s) {', '.join(missing)} name annotators but their videos are known from metadata"
+                        " only: give `videos:` a folder (or an ingest videos.parquet) to annotate;"
+                        " `streamo build --dry-run` lists them")
+
+
+def annotator_stamp(source: SourceConfig, annotator: AnnotatorConfig, fps: float,
+                    prompts: dict[str, Any]) -> dict[str, Any]:
+    """The source's stamp (its events are the annotator's input) and the annotator's own."""
+    return {"source": source_stamp(source, fps), "annotator": annotator.stamp(prompts), "version": __version__}
+
+
+def _state_path(out: Path, annotator: str) -> Path:
+    """``annotators/<name>/state.json``: the stamp, whether the run lost no request, and its report."""
+    return out / "annotators" / annotator / "state.json"
+
+
+def _rewrite_events(out: Path, change: Any) -> int:
+    """Apply ``change(row) -> row | None`` (None drops it) to the source's events; how many changed."""
+    rows, changed = {}, 0
+    for row in iter_rows(out / EVENTS):
+        new = change(row)
+        changed += new is not row
+        if new is not None:
+            rows.setdefault(new["event_id"], new)
+    if changed:
+        ordered = sorted(rows.values(), key=lambda r: (r["video_id"], r["start_s"], r["end_s"], r["event_id"]))
+        write_rows(out / EVENTS, Event, ordered)
+    return changed
+
+
+def _drop_annotator_events(out: Path, source: str, keep: set[str]) -> int:
+    """Drop the events of this source's annotators not in ``keep`` (removed from the config, or about to
+    run again with another model), and any generated event not yet renamed (a run killed before its rename)."""
+
+    for folder in (out / "annotators").glob("*"):
+        if folder.name not in keep:
+            shutil.rmtree(folder)
+
+    def change(row: dict[str, Any]) -> dict[str, Any] | None:
+        name = row["source"]
+        if name.startswith(GENERATED):
+            return None
+        if name.startswith(source + ":") and name.split(":")[1] not in keep:
+            return None
+        return row
+
+    return _rewrite_events(out, change)
+
+
+def _claim_events(out: Path, owner: str) -> int:
+    """Rename the events the annotator just made (``llm:<kind>[:<type>]``) to ``<source>:<annotator>
+    [:<type>]``; their ids are content hashes over the source, so they are made again."""
+
+    def change(row: dict[str, Any]) -> dict[str, Any] | None:
+        if not row["source"].startswith(GENERATED):
+            return row
+        event = from_row(Event, row)
+        rest = row["source"].split(":")[2:]
+        renamed = Event.create(**{**event.model_dump(exclude={"event_id"}), "source": ":".join([owner, *rest])})
+        return to_row(renamed)
+
+    return _rewrite_events(out, change)
+
+
+def _annotate_error(where: str, error: Exception) -> UserError:
+    return UserError(f"{where}: {error}")
+
+
+def run_annotators(config: MixtureConfig, work_dir: Path, executor: Executor) -> dict[str, dict[str, Any]]:
+    """Every annotator of every source, in config order; one up to date with its stamp is skipped (and so
+    sends nothing). Refuses, before anything is sent, a source with annotators and no videos on disk."""
+    from streamo_data.annotators.client import RequestFailed
+    from streamo_data.annotators.prompts import PromptError
+
+    require_videos(config)
+    cache = work_dir / "llm_cache"
+    reports: dict[str, dict[str, Any]] = {}
+    for source in config.sources:
+        out = work_dir / "sources" / source.name
+        if not (out / EVENTS).exists() or not (source.annotators or (out / "annotators").exists()):
+            continue
+        _drop_annotator_events(out, source.name, {a.name for a in source.annotators})
+        for annotator in source.annotators:
+            owner, options = f"{source.name}:{annotator.name}", annotator.with_cache(cache)
+            try:
+                prompts = preflight(options)
+            except (PromptError, RequestFailed) as error:
+                raise _annotate_error(f"annotator {owner}", error) from error
+            stamp = annotator_stamp(source, annotator, config.fps, prompts)
+            state_path = _state_path(out, annotator.name)
+            state = json.loads(state_path.read_text()) if state_path.exists() else {}
+            if state.get("stamp") == stamp and state.get("complete"):
+                reports[owner] = state["report"]
+                continue
+            _drop_annotator_events(out, source.name,
+                                   {a.name for a in source.annotators if a.name != annotator.name})
+            try:
+                report = run_llm_annotation(out, options, executor)
+            except (PromptError, RequestFailed) as error:
+                raise _annotate_error(f"annotator {owner}", error) from error
+            if report.nothing_answered:
+                raise UserError(f"annotator {owner}: every request failed ({report.first_reject}); nothing was"
+                                " added, and a rerun tries again")
+            _claim_events(out, owner)
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            for suffix in ("rejects.jsonl", "report.json"):  # two annotators of one kind keep theirs apart
+                made = out / f"annotate_{annotator.kind}_{suffix}"
+                if made.exists():
+                    os.replace(made, state_path.parent / suffix)
+            reports[owner] = report.as_dict(options.settings)
+            # a run that lost requests (not answered at all) runs again next time; cached replies cost nothing
+            write_text_atomic(state_path, json.dumps({"stamp": stamp, "complete": report.usage.failed == 0,
+                                                      "report": reports[owner]}, indent=1))
+    return reports
+
+
+def annotator_stamps(config: MixtureConfig, work_dir: Path) -> list[Any]:
+    return [json.loads(_state_path(work_dir / "sources" / s.name, a.name).read_text())["stamp"]
+            for s in config.sources for a in s.annotators]
+
+
+@dataclass
+class SpendRow:
+    """One line of ``build --dry-run``: what one stage of one source would send."""
+
+    source: str
+    stage: str
+    videos: int = 0
+    requests: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    note: str = ""
+
+
+def dry_run(config: MixtureConfig, work_dir: Path, executor: Executor) -> list[SpendRow]:
+    """Per source and stage, the requests, tokens and cost a build would spend; nothing is sent and no
+    release is written. The recipes do run (into the work dir, as the build would: they send nothing),
+    because the annotators' jobs depend on the videos and events they make. Estimates are upper bounds
+    (see :func:`streamo_data.pipelines.annotate.estimate`); an annotator up to date sends nothing."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    reports = run_sources(config, work_dir, executor)
+    rows: list[SpendRow] = []
+    for source in config.sources:
+        out = work_dir / "sources" / source.name
+        report = reports.get(source.name, {})
+        rows.append(SpendRow(source.name, "recipe" if source.recipe else "ingest", videos=report.get("videos", 0),
+                             note=f"{report.get('events', 0)} events"))
+        for annotator in source.annotators:
+            stage = f"annotate {annotator.name} ({annotator.kind}, {annotator.settings.model})"
+            if not source.has_video_files:
+                rows.append(SpendRow(source.name, stage, note="no videos on disk (metadata only): cannot be annotated"))
+                continue
+            rows.extend(_spend(config, source, annotator, out, stage))
+    return rows
+
+
+def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConfig, out: Path,
+           label: str) -> list[SpendRow]:
+    """One row per request stage of one annotator (one for a single-request annotator)."""
+    from streamo_data.annotators.prompts import PromptError
+    from streamo_data.pipelines.annotate import load_prompts
+
+    options = annotator.with_cache(out.parent.parent / "llm_cache")
+    try:
+        prompts = load_prompts(options)
+        estimated: AnnotateReport = estimate(out, options)
+    except (PromptError, OSError, ValueError) as error:
+        return [SpendRow(source.name, label, note=f"cannot estimate: {error}")]
+    state_path = _state_path(out, annotator.name)
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    if state.get("stamp") == annotator_stamp(source, annotator, config.fps, prompts) and state.get("complete"):
+        return [SpendRow(source.name, label, videos=estimated.videos,
+                         note=f"up to date ({estimated.estimated_requests} requests cached): sends nothing")]
+    skipped = sum(estimated.rejects.values())
+    rows = []
+    for stage, tally in estimated.stages.items():
+        name = label if len(estimated.stages) == 1 else f"{label}: {stage}"
+        rows.append(SpendRow(source.name, name, videos=estimated.videos, requests=int(tally["requests"]),
+                             tokens=int(tally["tokens"]), cost=float(tally["cost"]),
+                             note=f"{skipped} videos without a file" if skipped else ""))
+    return rows or [SpendRow(source.name, label, videos=estimated.videos, note="no jobs")]
 
 
 # ---- reading one batch of videos from every source -----------------------------------------------------
@@ -199,8 +549,18 @@ def candidate_hash(seed: int, key: str) -> int:
     return int(stable_id(seed, key), 16)
 
 
+def selected_by(source: str, names: set[str] | list[str]) -> bool:
+    """Whether an event's ``source`` is one the names select: itself or any ``:``-prefix of it, so
+    ``koala`` takes ``koala:narration`` and ``koala:qa:temporal``, and ``koala:qa`` takes the latter."""
+    parts = source.split(":")
+    return any(":".join(parts[:k]) in names for k in range(1, len(parts) + 1))
+
+
 def _allowed(events: list[Event], sources: list[str] | None) -> list[Event]:
-    return events if sources is None else [e for e in events if e.source in sources]
+    if sources is None:
+        return events
+    names = set(sources)
+    return [e for e in events if selected_by(e.source, names)]
 
 
 # ---- stage 2: plan -------------------------------------------------------------------------------------
@@ -328,14 +688,17 @@ class MixtureResult:
     rejects: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     resumed_batches: int = 0
+    annotators: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_mixture(config: MixtureConfig, work_dir: Path, out_dir: Path, executor: Executor) -> MixtureResult:
+    require_videos(config)  # before any work: a build that cannot annotate would build without those events
     work_dir.mkdir(parents=True, exist_ok=True)
     sources = run_sources(config, work_dir, executor)
+    annotations = run_annotators(config, work_dir, executor)
     source_dirs = [str(work_dir / "sources" / s.name) for s in config.sources]
     stamps = [json.loads((Path(d) / "stamp.json").read_text()) for d in source_dirs]
-    stamp = stable_id(config.model_dump(mode="json", exclude={"rows_per_shard"}), stamps, __version__)
+    stamp = stable_id(config.stamp_fields(), stamps, annotator_stamps(config, work_dir), __version__)
 
     plan_file, parts_dir = work_dir / "plan.json", work_dir / "parts"
     plan = Plan.load(plan_file) if plan_file.exists() else None
@@ -359,7 +722,7 @@ def run_mixture(config: MixtureConfig, work_dir: Path, out_dir: Path, executor: 
         pass
 
     result = MixtureResult(manifest=None, sources=sources, candidates=plan.candidates,  # type: ignore[arg-type]
-                           resumed_batches=resumed)
+                           resumed_batches=resumed, annotators=annotations)
     writer = ShardWriter(out_dir, config.rows_per_shard)
     seen: set[int] = set()
     tasks_seen: set[str] = set()
@@ -386,7 +749,8 @@ def run_mixture(config: MixtureConfig, work_dir: Path, out_dir: Path, executor: 
     publish(out_dir, result.manifest)
     write_text_atomic(work_dir / "build_report.json", json.dumps({
         "candidates": plan.candidates, "made": dict(result.made), "rejects": dict(result.rejects),
-        "duplicates": result.duplicates, "samples": total, "targets": config.targets}, indent=2))
+        "duplicates": result.duplicates, "samples": total, "targets": config.targets,
+        "annotators": annotations}, indent=2))
     return result
 
 
