@@ -9,9 +9,9 @@ Layout and names (one documented mapping, both directions):
 * task folders: narration -> ``narration/``, dense_captioning -> ``event_caption/``, action_captioning ->
   ``action_caption/``, temporal_grounding -> ``event_grounding/``, time_sensitive_qa and offline_qa -> ``qa/``;
   one file per task and split, ``FOLDER/TASK_SPLIT.json`` (both QA tasks stay apart in ``qa/``);
-* ``task_type``: the task folder's name (``qa`` for both QA tasks). The public material we could read shows the
-  folders but not the values the release writes in ``task_type``, so we write the folder, which is what a
-  reader can rely on;
+* ``task_type``: ``QA`` for both QA tasks, as the reference repository's own example records write it
+  (``dataset/example/raw_data.json``); for the other folders the public material we could read does not show
+  the value, so we write the folder's name;
 * ``source``: our recipe names become the names the release uses (``RELEASE_SOURCES``: activitynet_captions ->
   ActivityNet, qvhighlights -> QVHighlight, youcook2 -> Youcook, ...); other sources (annotators, ``--source``
   names) are written as they are. ``--our-names`` keeps our task and source names instead, so that the
@@ -94,6 +94,9 @@ def check_target(out_dir: Path) -> None:
                         " --out")
 
 
+RELEASE_TASK_TYPES: dict[str, str] = {"qa": "QA"}  # as in the reference's dataset/example/raw_data.json
+
+
 def raw_record(sample: StreamingSample, release_names: bool) -> tuple[str, dict[str, Any]]:
     """(task folder, raw record) of one sample, named as the release names it unless ``release_names`` is off."""
     folder = TASK_FOLDERS.get(sample.task)
@@ -102,7 +105,7 @@ def raw_record(sample: StreamingSample, release_names: bool) -> tuple[str, dict[
                         f" (known: {', '.join(TASK_FOLDERS)})")
     record = sample.to_raw()
     if release_names:
-        record["task_type"] = folder
+        record["task_type"] = RELEASE_TASK_TYPES.get(folder, folder)
         record["source"] = RELEASE_SOURCES.get(sample.source, sample.source)
     return folder, record
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from streamo_data.cli import app
 from streamo_data.convert import iter_release_samples
-from streamo_data.export_raw import RELEASE_SOURCES, TASK_FOLDERS
+from streamo_data.export_raw import RELEASE_SOURCES, RELEASE_TASK_TYPES, TASK_FOLDERS
 from streamo_data.pipelines.stages import SAMPLES
 from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.recipes.streamo_release import FOLDER_KINDS
@@ -79,7 +79,7 @@ def expected_events(sample: StreamingSample) -> list[tuple]:
         else:
             text, answer = response.content, None
         found.append((sample.video_id, start, end, FOLDER_KINDS[folder].value, text, answer,
-                      RELEASE_SOURCES.get(sample.source, sample.source), folder))
+                      RELEASE_SOURCES.get(sample.source, sample.source), RELEASE_TASK_TYPES.get(folder, folder)))
     return found
 
 
@@ -96,7 +96,8 @@ def test_layout_names_and_the_round_trip_through_the_recipe(release: Path, video
     by_sample = {(s.video_path, s.questions[0].content): s for s in samples}
     for record in records:
         sample = by_sample[(record["video_path"], record["question"][0]["content"])]
-        assert record == {**sample.to_raw(), "task_type": TASK_FOLDERS[sample.task],
+        folder = TASK_FOLDERS[sample.task]
+        assert record == {**sample.to_raw(), "task_type": RELEASE_TASK_TYPES.get(folder, folder),
                           "source": RELEASE_SOURCES.get(sample.source, sample.source)}
     assert {r["source"] for r in records} == {"generic", "ActivityNet", "coin", "QVHighlight", "LLaVA_Video"}
 
