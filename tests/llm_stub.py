@@ -5,7 +5,15 @@ output by ``response_format.json_schema``), and the Batch API (``/v1/files``, ``
 answers are schema-valid and derived from the request: the segment and duration written in the
 prompt, the number of images sent. Faults are queued with :meth:`StubServer.inject` and consumed by the
 next requests in arrival order: 429 with Retry-After, 500, a reply slower than the client's timeout,
-malformed JSON, timestamps outside the video, an empty answer.
+malformed JSON, timestamps outside the video, an empty answer. A fault given a ``schema`` waits for
+a request of that reply schema (one stage of a multi-stage pipeline), whatever arrives before it.
+
+The multi-stage pipelines' stages (streamo_data/annotators/staged.py) are answered by contract too:
+window notes that repeat within each 5 s of video (so the rewrite has repeats to remove), a rewrite
+that keeps each distinct note once, captions that name their segment and are grounded back to it,
+queries that rephrase their caption, and a question with three timed, changing answers. Their own
+faults: ``disagree`` (the grounded span misses the caption's), ``negative`` (the rewrite rejects the
+video), ``repeat`` (a query that copies its caption, QA answers that do not change).
 
 Run it by hand for a demo: ``python tests/llm_stub.py --port 8000 --service-time 0.5``.
 """
@@ -28,14 +36,18 @@ from aiohttp import web
 
 SEGMENT = re.compile(r"from (\d+(?:\.\d+)?)s to (\d+(?:\.\d+)?)s")
 DURATION = re.compile(r"lasts (\d+(?:\.\d+)?)s")
+NOTE = re.compile(r"^(\d+(?:\.\d+)?)s-(\d+(?:\.\d+)?)s: (.+)$", re.MULTILINE)
+QUOTED = re.compile(r'"([^"]+)"')
 
 
 @dataclass
 class Fault:
     kind: str  # "429" | "401" | "500" | "slow" | "malformed" | "bad_times" | "empty" | "at_end" | "not_json"
     #            | "no_choices"
+    #            | "disagree" | "negative" | "repeat" (the pipelines' stages)
     retry_after: float | str | None = None  # a number of seconds, or the raw header text
     seconds: float = 0.0
+    schema: str | None = None  # only a request with this reply schema consumes the fault
 
 
 @dataclass
@@ -67,15 +79,60 @@ def _text_of(messages: list[dict[str, Any]]) -> tuple[str, int]:
     return "\n".join(texts), images
 
 
-def answer_for(body: dict[str, Any], bad_times: bool = False, at_end: bool = False) -> dict[str, Any]:
+def schema_of(body: dict[str, Any]) -> str:
+    return str(body.get("response_format", {}).get("json_schema", {}).get("name", ""))
+
+
+def stage_answer(schema: str, text: str, start: float, end: float, duration: float,
+                 fault: str | None) -> dict[str, Any] | None:
+    """The multi-stage pipelines' stages; None for any other schema."""
+    if schema == "narration_window_reply":
+        return {"change": f"Scene {int(start // 5) + 1} is on screen."}
+    if schema == "narration_rewrite_reply":
+        if fault == "negative":
+            return {"negative": True, "reason": "a static scene with nothing to narrate", "items": []}
+        items, last = [], None
+        for a, _, note in NOTE.findall(text):
+            if note != last and note.lower().rstrip(".") != "no change":
+                items.append({"time_s": duration + 3 if fault == "bad_times" else float(a),
+                              "text": " ".join(note.split()[:5])})
+            last = note
+        return {"negative": False, "reason": "", "items": items}
+    if schema in ("caption_segment_reply", "action_segment_reply"):
+        who = "A scene" if schema.startswith("caption") else "Someone acts"
+        return {"caption": f"{who} from {start:g}s to {end:g}s."}
+    if schema in ("caption_ground_reply", "action_ground_reply"):
+        if fault == "disagree":  # far from the captioned segment: temporal IoU 0
+            start, end = (0.0, 0.5) if start >= 1.0 else (duration - 0.5, duration)
+        if fault == "bad_times":
+            start, end = duration + 5, duration + 9
+        return {"start_s": start, "end_s": end}
+    if schema == "grounding_query_reply":
+        quoted = QUOTED.search(text)
+        caption = quoted.group(1) if quoted else "something"
+        return {"query": caption if fault == "repeat" else f"the moment {caption.rstrip('.').lower()}"}
+    if schema == "ts_qa_changes_reply":
+        times = ([duration + 2, duration + 4] if fault == "bad_times"
+                 else [round(duration * f, 1) for f in (0.2, 0.5, 0.8)])
+        answers = ["One."] * len(times) if fault == "repeat" else ["One.", "Two.", "Three."][:len(times)]
+        return {"question": "How many objects are on screen?",
+                "answers": [{"time_s": t, "answer": a} for t, a in zip(times, answers, strict=True)]}
+    return None
+
+
+def answer_for(body: dict[str, Any], bad_times: bool = False, at_end: bool = False,
+               fault: str | None = None) -> dict[str, Any]:
     """A schema-valid answer derived from the request; ``at_end`` puts a QA span just past the segment's
     end, inside the tolerance a reply is allowed."""
-    schema = body.get("response_format", {}).get("json_schema", {}).get("name", "")
+    schema = schema_of(body)
     text, images = _text_of([m for m in body["messages"] if m.get("role") != "assistant"][:2])
     segment = SEGMENT.search(text)
     duration_match = DURATION.search(text)
     duration = float(duration_match.group(1)) if duration_match else 60.0
     start, end = (float(segment.group(1)), float(segment.group(2))) if segment else (0.0, duration)
+    staged = stage_answer(schema, text, start, end, duration, "bad_times" if bad_times else fault)
+    if staged is not None:
+        return staged
     if bad_times:
         start, end = duration + 5, duration + 9
     if schema == "caption_reply":
@@ -138,7 +195,8 @@ class StubServer:
         state.authorizations.add(request.headers.get("Authorization", ""))
         body = await request.json()
         state.prompts.append(_text_of(body["messages"])[0])
-        fault = state.faults.popleft() if state.faults else None
+        state.received[f"schema:{schema_of(body)}"] += 1
+        fault = self._take_fault(schema_of(body))
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
@@ -167,10 +225,19 @@ class StubServer:
                 content = ""
             else:
                 kind = fault.kind if fault else None
-                content = json.dumps(answer_for(body, bad_times=kind == "bad_times", at_end=kind == "at_end"))
+                content = json.dumps(answer_for(body, bad_times=kind == "bad_times", at_end=kind == "at_end",
+                                                fault=kind))
             return web.json_response(completion(body, content))
         finally:
             state.in_flight -= 1
+
+    def _take_fault(self, schema: str) -> Fault | None:
+        """The first queued fault this request may consume (one without a schema, or for its schema)."""
+        for fault in self.state.faults:
+            if fault.schema is None or fault.schema == schema:
+                self.state.faults.remove(fault)
+                return fault
+        return None
 
     async def upload(self, request: web.Request) -> web.Response:
         form = await request.post()

@@ -14,7 +14,9 @@ OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api
              "max_attempts": "--max-attempts", "concurrency": "--concurrency", "requests_per_minute": "--rpm",
              "tokens_per_minute": "--tpm", "price_input_per_million": "--price-in",
              "price_output_per_million": "--price-out", "window_s": "--window", "actors": "--actors",
-             "prompts": "--prompts"}
+             "prompts": "--prompts", "narration_window_s": "--narration-window",
+             "narration_step_s": "--narration-step", "min_span_iou": "--min-span-iou", "text_model": "--text-model",
+             "query_sources": "--query-source"}
 
 annotate_app = typer.Typer(help="Run annotators over ingested videos, writing events.parquet.", no_args_is_help=True)
 
@@ -38,11 +40,12 @@ def annotate_offline(
 def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, api_key_env: str, concurrency: int,
                   rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
                   price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
-                  executor: str, address: str | None, num_cpus: int | None) -> None:
+                  executor: str, address: str | None, num_cpus: int | None, **staged: object) -> None:
     from pydantic import ValidationError
 
     from streamo_data.annotators.client import ClientSettings, RequestFailed
     from streamo_data.annotators.prompts import PromptError
+    from streamo_data.errors import UserError
     from streamo_data.pipelines.annotate import AnnotateOptions, estimate, run_batch_pass, run_llm_annotation
 
     try:  # every option is checked before anything runs: one line naming the option, exit 2
@@ -50,7 +53,8 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
                                   max_attempts=max_attempts, concurrency=concurrency, requests_per_minute=rpm,
                                   tokens_per_minute=tpm, price_input_per_million=price_in,
                                   price_output_per_million=price_out)
-        options = AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window, actors=actors)
+        options = AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window, actors=actors,
+                                  **staged)
     except ValidationError as error:
         detail = error.errors()[0]
         field = str(detail["loc"][-1]) if detail["loc"] else ""
@@ -60,16 +64,20 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
     try:
         if dry_run:
             report = estimate(work_dir, options)
-            console.print(f"dry run: {report.videos} videos, {report.jobs} requests (more if replies need their"
-                          f" one retry), about {report.estimated_tokens:,} tokens, about"
+            console.print(f"dry run: {report.videos} videos, {report.estimated_requests} requests (more if replies"
+                          f" need their one retry), about {report.estimated_tokens:,} tokens, about"
                           f" ${report.estimated_cost:,.4f} at the given prices; nothing was sent")
+            if len(report.stages) > 1:
+                for stage, tally in report.stages.items():
+                    console.print(f"  stage {stage}: {tally['requests']:g} requests, about {tally['tokens']:,.0f}"
+                                  f" tokens, about ${tally['cost']:,.4f}")
             return
         if batch:
             outcome = run_batch_pass(work_dir, options, on_poll=lambda b: console.print(
                 f"batch {b['id']}: {b['status']}"))
             console.print(f"batch: submitted {outcome['submitted']} requests not yet cached; {outcome}")
         report = run_llm_annotation(work_dir, options, make_executor(executor, address, num_cpus))
-    except (RequestFailed, PromptError) as error:
+    except (RequestFailed, PromptError, UserError) as error:
         err.print(str(error), style="red", soft_wrap=True, markup=False)
         raise typer.Exit(2) from None
     usage = report.usage
@@ -117,6 +125,57 @@ def _register_llm_command(kind: str, summary: str) -> None:
     annotate_app.command(kind)(command)
 
 
+def _register_pipeline_command(kind: str, summary: str) -> None:
+    """A multi-stage pipeline: the single-request options plus the pipelines' own."""
+
+    def command(
+        work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+        model: Annotated[str, typer.Option(help="Vision model name, as the endpoint knows it.")],
+        base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint (default: OpenAI).")] = None,
+        api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")]
+        = "OPENAI_API_KEY",
+        concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
+        rpm: Annotated[float | None, typer.Option(help="Requests per minute limit.")] = None,
+        tpm: Annotated[float | None, typer.Option(help="Tokens per minute limit.")] = None,
+        timeout: Annotated[float, typer.Option(help="Seconds before a request is retried.")] = 60.0,
+        max_attempts: int = 5,
+        price_in: Annotated[float, typer.Option(help="USD per million input tokens, for the report.")] = 0.0,
+        price_out: Annotated[float, typer.Option(help="USD per million output tokens.")] = 0.0,
+        window: Annotated[float, typer.Option(help="Caption windows (s) for videos without events.")] = 10.0,
+        text_model: Annotated[str | None, typer.Option(help="Model for the text-only stages (rewrite, queries);"
+                                                       " default: --model.")] = None,
+        narration_window: Annotated[float, typer.Option(help="Narration: seconds each window covers.")] = 2.0,
+        narration_step: Annotated[float, typer.Option(help="Narration: seconds between window starts.")] = 1.0,
+        min_span_iou: Annotated[float, typer.Option(help="Verified captions: least temporal IoU between the"
+                                                    " captioned and the grounded-back span.")] = 0.5,
+        query_source: Annotated[list[str] | None, typer.Option(help="Grounding queries: rewrite captions whose"
+                                                               " source starts with this (repeatable; default:"
+                                                               " every caption).")] = None,
+        prompts: Annotated[Path | None, typer.Option(help="Folder of prompt templates (default: annotators/).")]
+        = None,
+        dry_run: Annotated[bool, typer.Option(help="Estimate requests and tokens per stage; send nothing.")] = False,
+        batch: Annotated[bool, typer.Option(help="Answer the first stage with the OpenAI Batch API.")] = False,
+        actors: Annotated[int, typer.Option(help="Ray actors (clients) sharing the concurrency.")] = 2,
+        executor: ExecutorOpt = "ray",
+        address: AddressOpt = None,
+        num_cpus: CpusOpt = None,
+    ) -> None:
+        _llm_annotate(kind, work_dir, model, base_url, api_key_env, concurrency, rpm, tpm, timeout, max_attempts,
+                      price_in, price_out, window, prompts, dry_run, batch, actors, executor, address, num_cpus,
+                      text_model=text_model, narration_window_s=narration_window, narration_step_s=narration_step,
+                      min_span_iou=min_span_iou, query_sources=tuple(query_source or ()))
+
+    command.__doc__ = summary
+    annotate_app.command(kind.replace("_", "-"))(command)
+
+
 _register_llm_command("caption", "Caption each event segment (or fixed windows) with a vision LLM.")
 _register_llm_command("narration", "Frame-by-frame running commentary: when something new starts, and what.")
 _register_llm_command("qa", "Time-sensitive and offline QA pairs with the time span of their evidence.")
+_register_pipeline_command("narration_pipeline", "Narration in two stages: what changes in each short window,"
+                           " then a rewrite (repeats removed, ~5 words a line) that may reject the video.")
+_register_pipeline_command("caption_verified", "Event captions kept only when grounding the caption back gives"
+                           " its own span (temporal IoU >= --min-span-iou).")
+_register_pipeline_command("action_verified", "Action captions, verified by grounding as caption-verified.")
+_register_pipeline_command("grounding_queries", "Existing captions rewritten as search queries (same span).")
+_register_pipeline_command("ts_qa_changes", "Time-sensitive QA: one question with >= 2 timed, changing answers.")
