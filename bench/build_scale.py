@@ -6,9 +6,9 @@ Usage: python bench/build_scale.py [--fractions 0.1 0.5 1.0] [--num-cpus 2]
 For each fraction it writes synthetic annotation files in the sources' real published formats
 (ActivityNet Captions, Charades-STA with the Charades CSV, QVHighlights, YouCook2, COIN, DiDeMo with
 a durations file) for enough videos to fill the config's quotas, writes a mixture config with the
-quotas of `pipelines/streamo_instruct.yaml` scaled by the fraction, and runs `streamo build --config`
-as a subprocess on a local Ray. Memory is the peak, over the run, of the summed proportional set size
-(PSS: shared pages split between the processes that share them) of the build and every process it
+quotas of `pipelines/public_annotations.yaml` (the no-LLM mixture) scaled by the fraction, and runs
+`streamo build --config` as a subprocess on a local Ray. Memory is the peak, over the run, of the summed
+proportional set size (PSS: shared pages split between the processes that share them) of the build and every process it
 starts (Ray's raylet, object store and workers), sampled every 0.25 s. After the build,
 `datasets.load_dataset` loads the release once (timed separately). Results go to
 bench/results/build_scale.json and to stdout as a Markdown table.
@@ -77,7 +77,7 @@ def main() -> None:
         folder = WORK / f"f{fraction:g}"
         shutil.rmtree(folder, ignore_errors=True)
         started = time.perf_counter()
-        config = write_mixture(folder, fraction, ROOT / "pipelines" / "streamo_instruct.yaml")
+        config = write_mixture(folder, fraction, ROOT / "pipelines" / "public_annotations.yaml")
         generated = time.perf_counter() - started
         release = folder / "release"
         elapsed, peak, output = run_build(config, folder / "work", release, args.num_cpus)

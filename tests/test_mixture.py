@@ -116,7 +116,7 @@ def _build_command(config: Path, work: Path, release: Path) -> list[str]:
 
 
 def test_sigkill_at_a_random_point_then_resume_gives_the_same_release(tmp_path: Path) -> None:
-    config = write_mixture(tmp_path / "data", 0.004, ROOT / "pipelines" / "streamo_instruct.yaml",
+    config = write_mixture(tmp_path / "data", 0.004, ROOT / "pipelines" / "public_annotations.yaml",
                            videos_per_batch=8, rows_per_shard=500)
     env = {**os.environ, "COLUMNS": "120"}
 

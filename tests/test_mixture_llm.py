@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 
 from streamo_data.cli import app
 from streamo_data.errors import UserError
-from streamo_data.pipelines.mixture import MixtureConfig, dry_run, run_mixture, selected_by
+from streamo_data.pipelines.mixture import (
+    MixtureConfig,
+    dry_run,
+    expand_env,
+    lacking_videos,
+    run_mixture,
+    selected_by,
+)
 from streamo_data.pipelines.runner import Executor
 from streamo_data.release import read_manifest
 from streamo_data.tables import iter_rows
@@ -195,7 +202,42 @@ def test_a_missing_api_key_is_one_error_before_anything_is_sent(
     assert env.state.received["chat"] == 0 and not (tmp_path / "release").exists()
 
 
-def test_a_source_name_selects_its_annotators_events_and_a_prefix_one_annotator() -> None:
-    assert selected_by("koala", {"koala"}) and selected_by("koala:narration", {"koala"})
-    assert selected_by("koala:qa:offline", {"koala:qa"}) and not selected_by("koala:narration", {"koala:qa"})
+def test_a_source_name_selects_its_recipe_and_source_colon_annotator_one_annotator() -> None:
+    assert selected_by("koala", {"koala"}) and not selected_by("koala:narration", {"koala"})
+    assert selected_by("koala:narration", {"koala:narration"})
+    assert selected_by("koala:qa:offline", {"koala:qa"}) and selected_by("koala:qa:offline", {"koala:qa:offline"})
+    assert not selected_by("koala:qa:temporal", {"koala:qa:offline"}) and not selected_by("koala:narration",
+                                                                                          {"koala:qa"})
     assert not selected_by("koalas", {"koala"}) and not selected_by("llm:caption", {"koala"})
+
+
+PAPER = Path(__file__).resolve().parents[1] / "pipelines" / "streamo_instruct.yaml"
+
+
+def test_the_paper_config_has_its_task_shares_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = yaml.safe_load(PAPER.read_text())
+    quotas = {task: entry["quota"] for task, entry in raw["tasks"].items()}
+    assert sum(quotas.values()) == 465_000
+    assert {task: round(100 * q / 465_000, 1) for task, q in quotas.items()} == {
+        "time_sensitive_qa": 34.8, "temporal_grounding": 26.3, "offline_qa": 13.8, "narration": 12.7,
+        "dense_captioning": 6.7, "action_captioning": 5.8}
+
+    for name, value in {"STREAMO_DATA": tmp_path / "data", "STREAMO_VIDEOS": tmp_path / "videos",
+                        "STREAMO_LLM_BASE_URL": "http://127.0.0.1:9/v1", "STREAMO_VLM_MODEL": "vlm",
+                        "STREAMO_TEXT_MODEL": "llm"}.items():
+        monkeypatch.setenv(name, str(value))
+    for source in raw["sources"]:  # every file and folder it names, present (empty), so that it loads
+        for key in ("annotations", "videos"):
+            if key in source:
+                path = Path(expand_env(source[key], key))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch() if path.suffix else path.mkdir(exist_ok=True)
+    config = MixtureConfig.load(PAPER)
+    assert not lacking_videos(config)
+    generated = {f"{s.name}:{a.name}": a.kind for s in config.sources for a in s.annotators}
+    assert {generated[n] for n in config.tasks["narration"].sources or []} == {"narration_pipeline"}
+    assert {generated[n] for n in config.tasks["time_sensitive_qa"].sources or []} == {"ts_qa_changes"}
+    assert {generated[n] for n in config.tasks["dense_captioning"].sources or []} == {"caption_verified"}
+    assert {generated[n] for n in config.tasks["action_captioning"].sources or []} == {"action_verified"}
+    assert all(a.settings.base_url == "http://127.0.0.1:9/v1" and a.settings.concurrency == 32
+               for s in config.sources for a in s.annotators)

@@ -148,7 +148,8 @@ class SourceConfig(BaseModel):
         return self.videos.suffix.lower() == ".parquet" and (self.videos.parent / INGEST_MANIFEST).exists()
 
     def event_sources(self) -> list[str]:
-        """The names a task's ``sources:`` may use for this source's events."""
+        """The names a task's ``sources:`` may use for this source's events (``<name>:<annotator>:<type>``
+        is checked by its ``<name>:<annotator>``)."""
         return [self.name, *(f"{self.name}:{a.name}" for a in self.annotators)]
 
 
@@ -175,8 +176,8 @@ class TaskQuota(BaseModel):
 
     quota: int = Field(ge=0)
     sources: list[str] | None = Field(default=None, description=(
-        "Only events of these sources (default: all). A source's name takes all its events (its recipe's"
-        " and its annotators'); `<source>:<annotator>` takes one annotator's only."))
+        "Only events of these sources (default: all). A source's name takes its recipe's events;"
+        " `<source>:<annotator>` takes one annotator's (`<source>:<annotator>:<type>` one QA type)."))
 
 
 class MixtureConfig(BaseModel):
@@ -208,6 +209,8 @@ class MixtureConfig(BaseModel):
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise ValueError("not a mixture config (a YAML mapping with sources and tasks)")
+        # top-level ``x-...`` keys hold YAML anchors (shared endpoint settings), as in docker compose files
+        raw = {key: value for key, value in raw.items() if not str(key).startswith("x-")}
 
         def local(value: str, where: str) -> str:
             expanded = Path(expand_env(str(value), where))
@@ -239,7 +242,7 @@ class MixtureConfig(BaseModel):
             raise ValueError("two sources share a name")
         known = {n for s in config.sources for n in s.event_sources()}
         for task, quota in config.tasks.items():
-            missing = sorted(set(quota.sources or []) - known)
+            missing = sorted(n for n in quota.sources or [] if ":".join(n.split(":")[:2]) not in known)
             if missing:
                 raise ValueError(f"task {task} names sources that the config does not declare: {missing}"
                                  " (a source's name, or <source>:<annotator>)")
@@ -550,10 +553,11 @@ def candidate_hash(seed: int, key: str) -> int:
 
 
 def selected_by(source: str, names: set[str] | list[str]) -> bool:
-    """Whether an event's ``source`` is one the names select: itself or any ``:``-prefix of it, so
-    ``koala`` takes ``koala:narration`` and ``koala:qa:temporal``, and ``koala:qa`` takes the latter."""
+    """Whether an event's ``source`` is one the names select. A source's name selects its recipe's events
+    only; ``<source>:<annotator>`` selects that annotator's, QA types included (``koala:qa`` takes
+    ``koala:qa:offline``); ``koala:qa:offline`` selects that type only."""
     parts = source.split(":")
-    return any(":".join(parts[:k]) in names for k in range(1, len(parts) + 1))
+    return source in names or any(":".join(parts[:k]) in names for k in range(2, len(parts)))
 
 
 def _allowed(events: list[Event], sources: list[str] | None) -> list[Event]:
