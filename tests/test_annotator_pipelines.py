@@ -73,10 +73,12 @@ def test_windows_and_span_agreement_rules() -> None:
 
 def test_narration_pipeline_removes_repeats_and_keeps_per_stage_provenance(work: Path, stub: StubServer) -> None:
     report = run_llm_annotation(work, options(stub, "narration_pipeline"), LOCAL)
-    assert stub.state.received["schema:narration_window_reply"] == 2 * WINDOWS_PER_VIDEO
-    # the two videos' notes are word for word the same (the stub's notes depend on time only), so their
-    # text-only rewrites are one request: content-addressed, the second is a cache hit
-    assert stub.state.received["schema:narration_rewrite_reply"] == 1 and report.usage.cached == 1
+    # one request per window and one rewrite per video; the cache is content-addressed, so a request
+    # identical to one already answered (the two videos' first frames are the same background, and
+    # the stub's notes depend on time only, so their rewrites are word for word the same) is a hit
+    assert report.usage.sent + report.usage.cached == 2 * WINDOWS_PER_VIDEO + 2
+    assert stub.state.received["schema:narration_window_reply"] + stub.state.received[
+        "schema:narration_rewrite_reply"] == report.usage.sent == stub.state.received["chat"]
     narration = events_of(work, "llm:narration_pipeline")
     # the window notes repeat within each 5 s; the rewrite keeps each change once, at its first window
     assert report.events == len(narration) == 8 and not report.rejects
@@ -237,3 +239,33 @@ def test_a_pipeline_killed_midway_resends_nothing_that_was_answered(work: Path) 
         assert done.returncode == 0, done.stdout + done.stderr
         assert slow.state.received["chat"] - sent_before == 8 - answered
     assert len(events_of(work, "llm:caption_verified")) == 4
+
+
+def test_batch_api_answers_the_first_stage_then_the_online_pass_finishes(work: Path, stub: StubServer) -> None:
+    result = CliRunner().invoke(app, ["annotate", "caption-verified", str(work), "--model", "stub-vl", "--base-url",
+                                      stub.base_url, "--api-key-env", KEY_ENV, "--batch", "--executor", "local"])
+    assert result.exit_code == 0, result.output
+    assert stub.state.received["batch"] == 1 and "submitted 4 requests" in result.output
+    # the captions came from the batch; only their grounding (which needs the captions) went online
+    assert stub.state.received["schema:caption_segment_reply"] == 0
+    assert stub.state.received["schema:caption_ground_reply"] == 4
+    assert len(events_of(work, "llm:caption_verified")) == 4
+
+
+def test_ray_actor_pool_gives_the_same_pipeline_events(work: Path, stub: StubServer, tmp_path: Path) -> None:
+    import shutil
+
+    import ray
+
+    local_work = tmp_path / "local"
+    shutil.copytree(work, local_work)
+    run_llm_annotation(local_work, options(stub, "caption_verified", min_span_iou=0.7), LOCAL)
+    try:
+        report = run_llm_annotation(work, options(stub, "caption_verified", min_span_iou=0.7),
+                                    Executor(kind="ray", num_cpus=2))
+    finally:
+        ray.shutdown()
+    assert report.usage.sent == 8  # its own cache: every stage's request went through the actors
+    ray_events = events_of(work, "llm:caption_verified")
+    assert ray_events == events_of(local_work, "llm:caption_verified") and len(ray_events) == 4
+    assert json.loads(ray_events[0]["provenance"])["params"]["min_span_iou"] == "0.7"

@@ -101,7 +101,10 @@ class StagedAnnotator:
         check_stage_prompts(kind, prompts)
         self.kind, self.prompts, self.settings, self.client = kind, prompts, settings, client
         self.video_dir, self.backends, self.config = video_dir, backends, config
-        self.job_slots = asyncio.Semaphore(2 * settings.concurrency)  # bounds decoded frames held, as LLMAnnotator
+        # Decoded frames held at once are bounded, as in LLMAnnotator: jobs in progress, and within a job the
+        # stage requests (a narration fans out into one request per window: hundreds for a long video).
+        self.job_slots = asyncio.Semaphore(2 * settings.concurrency)
+        self.ask_slots = asyncio.Semaphore(2 * settings.concurrency)
         base = settings.base_url
         params = {"annotator": kind, "endpoint": urlparse(base).netloc if base else "api.openai.com"}
         for stage in PIPELINES[kind]:
@@ -198,18 +201,19 @@ class StagedAnnotator:
                   context: dict[str, Any] | None = None) -> Any:
         """One stage's validated reply, or StageFailed naming the stage and why."""
         assert self.client is not None, "annotate needs a client"
-        try:
-            images = None if stage in TEXT_STAGES else await asyncio.to_thread(self.images, stage, job, span)
-        except Exception as error:  # noqa: BLE001 - a decode failure is this job's problem, not the run's
-            raise StageFailed(f"{stage}: cannot read frames: {error}") from None
-        body = self.body(stage, job, images, span, text)
-        model = REPLIES[self.prompts[stage].output]
-        limits = {"start": 0.0, "end": float(job.video.duration_s)}  # type: ignore[arg-type]
-        try:
-            return await ask_validated(self.client, body, lambda reply: parse_reply(
-                model, reply, {**limits, **(context or {})}), usage)
-        except (RequestFailed, InvalidReply) as error:
-            raise StageFailed(f"{stage}: {reason_of(error)}") from None
+        async with self.ask_slots:
+            try:
+                images = None if stage in TEXT_STAGES else await asyncio.to_thread(self.images, stage, job, span)
+            except Exception as error:  # noqa: BLE001 - a decode failure is this job's problem, not the run's
+                raise StageFailed(f"{stage}: cannot read frames: {error}") from None
+            body = self.body(stage, job, images, span, text)
+            model = REPLIES[self.prompts[stage].output]
+            limits = {"start": 0.0, "end": float(job.video.duration_s)}  # type: ignore[arg-type]
+            try:
+                return await ask_validated(self.client, body, lambda reply: parse_reply(
+                    model, reply, {**limits, **(context or {})}), usage)
+            except (RequestFailed, InvalidReply) as error:
+                raise StageFailed(f"{stage}: {reason_of(error)}") from None
 
     async def annotate(self, job: Job, usage: Usage) -> tuple[list[Event], list[dict[str, str]]]:
         async with self.job_slots:
