@@ -66,6 +66,7 @@ def test_windows_and_span_agreement_rules() -> None:
     assert narration_windows(20.0, 2.0, 1.0)[:2] == [(0.0, 2.0), (1.0, 3.0)]
     assert len(narration_windows(20.0, 2.0, 1.0)) == WINDOWS_PER_VIDEO and narration_windows(1.5, 2.0, 1.0) == [
         (0.0, 1.5)]
+    assert narration_windows(20.5, 2.0, 1.0)[-2:] == [(18.0, 20.0), (18.5, 20.5)]  # the tail is seen too
     assert temporal_iou((2.0, 6.0), (2.0, 6.0)) == 1.0
     assert temporal_iou((2.0, 6.0), (4.0, 8.0)) == pytest.approx(1 / 3)
     assert temporal_iou((2.0, 6.0), (7.0, 8.0)) == 0.0

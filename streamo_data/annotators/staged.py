@@ -79,11 +79,16 @@ def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def narration_windows(duration: float, window_s: float, step_s: float) -> list[tuple[float, float]]:
-    """Windows of ``window_s`` every ``step_s`` that fit in the video (one window for a shorter video)."""
+    """Windows of ``window_s`` every ``step_s`` that fit in the video (one window for a shorter video),
+    plus one ending at the video's end when the steps leave its tail unseen: a change there would
+    otherwise never be narrated."""
     if duration <= window_s:
         return [(0.0, round(duration, 3))]
     count = int((duration - window_s) / step_s + 1e-9) + 1
-    return [(round(k * step_s, 3), round(k * step_s + window_s, 3)) for k in range(count)]
+    windows = [(round(k * step_s, 3), round(k * step_s + window_s, 3)) for k in range(count)]
+    if windows[-1][1] < duration - 1e-3:
+        windows.append((round(duration - window_s, 3), round(duration, 3)))
+    return windows
 
 
 class StageFailed(Exception):
