@@ -36,8 +36,8 @@ def test_hacs_segments(tmp_path: Path) -> None:
     events, skipped = run("hacs", FIXTURES / "HACS_segments_v1.1.1.json", tmp_path)
     assert events == [("v_--0edUL8zmA", 5.5, 50.0, "action", "Dodgeball", None),
                       ("v_--0edUL8zmA", 60.0, 92.35, "action", "Dodgeball", None)]  # 93.0 clipped to 92.35
-    assert skipped == {"empty label": 1, "malformed segment": 1, "missing field: label/segment": 1,
-                       "end before start": 1, "no annotated segment (testing subset)": 1, "malformed duration": 1,
+    assert skipped == {"empty label": 1, "malformed segment": 1, "missing field: segment/label": 1,
+                       "end before start": 1, "no annotated segment": 1, "malformed duration": 1,
                        "missing field: annotations": 1}
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,8 +13,9 @@ from streamo_data.schema import EventKind
 
 
 def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: str, kind: EventKind,
-                  name: str) -> Iterator[RawEvent]:
-    """The layout YouCook2 and COIN share: database -> video -> list of {segment, <text_key>}."""
+                  name: str, video_name: Callable[[str], str] = str) -> Iterator[RawEvent]:
+    """The layout YouCook2, COIN and HACS Segments share: database -> video -> list of {segment,
+    <text_key>}; ``video_name`` maps a database key to the video's name (HACS saves ``v_{id}``)."""
     data = read_json(path)
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
@@ -29,7 +30,14 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
         except (TypeError, ValueError):
             report.skip(where, "malformed duration")
             continue
-        for index, item in enumerate(entry[items_key]):
+        items = entry[items_key]
+        if not isinstance(items, list):
+            report.skip(where, f"malformed {items_key}: not a list")
+            continue
+        if not items:
+            report.skip(where, "no annotated segment")
+            continue
+        for index, item in enumerate(items):
             at = f"{where}[{index}]"
             if not isinstance(item, dict) or "segment" not in item or text_key not in item:
                 report.skip(at, f"missing field: segment/{text_key}")
@@ -43,7 +51,7 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
             if not isinstance(text, str) or not text.strip():
                 report.skip(at, f"empty {text_key}")
                 continue
-            yield RawEvent(video_key, start, end, text, kind, duration_s=duration, where=at)
+            yield RawEvent(video_name(video_key), start, end, text, kind, duration_s=duration, where=at)
 
 
 class YouCook2:
