@@ -270,3 +270,22 @@ def test_ray_actor_pool_gives_the_same_pipeline_events(work: Path, stub: StubSer
     ray_events = events_of(work, "llm:caption_verified")
     assert ray_events == events_of(local_work, "llm:caption_verified") and len(ray_events) == 4
     assert json.loads(ray_events[0]["provenance"])["params"]["min_span_iou"] == "0.7"
+
+
+def test_verified_captions_skip_queries_they_generated_even_when_renamed(stub: StubServer) -> None:
+    """A mixture renames generated events to ``<source>:<annotator>``: what a grounding-query stage made is
+    recognised by its provenance, not by its source name, so verified captions never caption a query."""
+    from streamo_data.pipelines.annotate import _annotator, load_prompts
+    from streamo_data.schema import Event, EventKind, Provenance, VideoRecord, VideoStatus
+
+    video = VideoRecord(video_id="v-1", path="v.mp4", status=VideoStatus.OK, duration_s=30.0, native_fps=10,
+                        num_native_frames=300, width=64, height=48, sample_fps=1.0, num_frames=30)
+    caption = Event.create(video_id="v-1", duration_s=30.0, start_s=2, end_s=8, text="A dog runs.",
+                           kind=EventKind.CAPTION, source="anet")
+    query = Event.create(video_id="v-1", duration_s=30.0, start_s=12, end_s=20, text="dog running",
+                         kind=EventKind.HIGHLIGHT, source="koala:queries",
+                         provenance=Provenance(model="m", params={"grounding_query.model": "m"}))
+    opts = options(stub, "caption_verified")
+    annotator = _annotator(opts, None, Path("."), load_prompts(opts))
+    spans = [(job.start, job.end) for job in annotator.jobs(video, [caption, query], 10.0)]
+    assert spans == [(2.0, 8.0)]

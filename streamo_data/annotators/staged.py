@@ -60,6 +60,12 @@ NO_CHANGE = "no change"
 QUERYABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP})
 
 
+def made_by(event: Event, stage: str) -> bool:
+    """Whether a stage of ours generated ``event``, by its provenance (its source may have been renamed,
+    e.g. to ``<source>:<annotator>`` in a mixture)."""
+    return event.provenance is not None and any(key.startswith(f"{stage}.") for key in event.provenance.params)
+
+
 @dataclass(frozen=True)
 class StagedConfig:
     """The pipelines' own settings (the rest is the client's)."""
@@ -139,7 +145,7 @@ class StagedAnnotator:
         duration = float(video.duration_s)  # type: ignore[arg-type]
         if self.kind in ("caption_verified", "action_verified"):
             return jobs_for("caption", video, [e for e in events if e.kind in CAPTIONED
-                                               and not e.source.startswith("llm:grounding_queries")], window_s)
+                                               and not made_by(e, "grounding_query")], window_s)
         if self.kind == "grounding_queries":
             prefixes = self.config.query_sources
             seen = {(round(e.start_s, 3), round(e.end_s, 3), e.text.strip()) for e in events
