@@ -277,3 +277,28 @@ def test_jobs_holding_frames_are_bounded_not_only_requests(work: Path, stub: Stu
     results = asyncio.run(run())
     assert sum(r["jobs"] for r in results) == 20
     assert Tracking.peak == 4  # 2 x concurrency, however many jobs are queued
+
+
+def test_identical_requests_in_flight_at_once_are_sent_once(stub: StubServer, tmp_path: Path) -> None:
+    """Two videos that open on the same frames ask byte-identical requests at the same moment: the second
+    waits for the first reply (counted as cached) instead of reaching the server too."""
+    from streamo_data.annotators.cache import RequestCache
+    from streamo_data.annotators.client import LLMClient, request_body
+    from streamo_data.annotators.replies import response_format
+
+    stub.state.service_time = 0.3
+    settings = ClientSettings(model="stub-vl", base_url=stub.base_url, api_key_env=KEY_ENV, concurrency=4)
+    messages = [{"role": "user", "content": "Caption the segment from 0 s to 5 s of this 20 s video."}]
+    body = request_body("stub-vl", messages, 0.0, 200, response_format("caption_reply"))
+
+    async def run() -> list[str]:
+        client = LLMClient(settings, RequestCache(tmp_path / "cache"))
+        try:
+            replies = await asyncio.gather(*(client.complete(body) for _ in range(3)))
+            assert (client.usage.sent, client.usage.cached) == (1, 2)
+            return replies
+        finally:
+            await client.close()
+
+    replies = asyncio.run(run())
+    assert len(set(replies)) == 1 and stub.state.received["chat"] == 1

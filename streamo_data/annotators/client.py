@@ -205,6 +205,9 @@ class LLMClient:
                                     max_retries=0) for _ in range(pools)]
         self._turn = itertools.count()
         self.semaphore = asyncio.Semaphore(settings.concurrency)
+        # requests on their way, by cache key: an identical request asked meanwhile (two videos opening on
+        # the same frames) waits for that reply instead of being sent a second time
+        self.in_flight: dict[str, asyncio.Future[str]] = {}
         self.limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
         self.usage = Usage()
 
@@ -220,18 +223,40 @@ class LLMClient:
         tallies = [self.usage] + ([usage] if usage is not None else [])
         key = request_key(body, self.settings.endpoint)
         if (hit := self.cache.get(key)) is not None:
-            for tally in tallies:
-                tally.cached += 1
-            return hit["content"]
-        async with self.semaphore:
-            content, spent = await self._send(body, tallies)
-        # the atomic write (temp file, fsync-free rename) runs off the event loop: it is the costliest
-        # thing a reply does locally, and the loop has other replies to read meanwhile
-        await asyncio.to_thread(self.cache.put, key, {"content": content, "usage": spent, "model": self.settings.model})
+            return self._cached(hit["content"], tallies)
+        if (pending := self.in_flight.get(key)) is not None:
+            return self._cached(await asyncio.shield(pending), tallies)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.in_flight[key] = future
+        try:
+            async with self.semaphore:
+                # another process (a Ray actor) may have answered it while this one waited for a slot
+                if (hit := self.cache.get(key)) is not None:
+                    future.set_result(hit["content"])
+                    return self._cached(hit["content"], tallies)
+                content, spent = await self._send(body, tallies)
+            # the atomic write (temp file, fsync-free rename) runs off the event loop: it is the costliest
+            # thing a reply does locally, and the loop has other replies to read meanwhile
+            await asyncio.to_thread(self.cache.put, key, {"content": content, "usage": spent,
+                                                          "model": self.settings.model})
+            future.set_result(content)
+        except BaseException as error:
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved here: a failure nobody else waited for is not logged again
+            raise
+        finally:
+            del self.in_flight[key]
         for tally in tallies:
             tally.sent += 1
             tally.prompt_tokens += spent.get("prompt_tokens", 0)
             tally.completion_tokens += spent.get("completion_tokens", 0)
+        return content
+
+    @staticmethod
+    def _cached(content: str, tallies: list[Usage]) -> str:
+        for tally in tallies:
+            tally.cached += 1
         return content
 
     async def _send(self, body: dict[str, Any], tallies: list[Usage]) -> tuple[str, dict[str, int]]:
