@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +17,12 @@ from streamo_data.sample_data import make_sample_videos
 
 if TYPE_CHECKING:
     from tests.llm_stub import StubServer
+
+# Tests never use the Hugging Face Hub: every dataset and model is made locally. Offline mode (set before
+# any test module imports `datasets` or `transformers`, which read it on import) keeps them from reaching
+# for the network this machine does not have, so an unanswered connection can never stall a test.
+for _variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+    os.environ.setdefault(_variable, "1")
 
 
 def write_video(path: Path, num_frames: int, fps: float, size: tuple[int, int] = (64, 48)) -> Path:
@@ -79,3 +87,13 @@ def stub() -> Iterator[StubServer]:
 
     with StubServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_ray_left_running() -> Iterator[None]:
+    """A module that started Ray in this process stops it when it ends, so the next module (the training
+    tests, with torch's and the Trainer's own threads) runs in a process without Ray's threads and actors."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
