@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -45,9 +46,13 @@ class Executor:
 
 
 def progress_bar(transient: bool = False) -> Progress:
+    """A progress bar on a console of its own: rich nests a bar inside any live display still registered
+    on a shared console and takes that display's lock to draw, so one display left behind (by a run in
+    another thread, or a test) would stall every later bar of the process. Its own console never waits
+    on another bar's lock."""
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), transient=transient,
+        TimeRemainingColumn(), transient=transient, console=Console(),
     )
 
 

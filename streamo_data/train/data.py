@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import load_dataset
-from rich.progress import track
 
 from streamo_data.align import State, frame_of
+from streamo_data.pipelines.runner import progress_bar
 from streamo_data.train.features import FeatureStore
 
 STATE_INDEX = {State.SILENCE.value: 0, State.STANDBY.value: 1, State.RESPONSE.value: 2}
@@ -60,8 +60,9 @@ def load_examples(release_dir: Path, split: str, store: FeatureStore, buckets: i
         if "split" not in str(error).lower():
             raise
         return []
-    return [to_example(row, store, buckets, max_frames)
-            for row in track(dataset, description=f"features ({split})", transient=True)]
+    with progress_bar(transient=True) as progress:
+        return [to_example(row, store, buckets, max_frames)
+                for row in progress.track(dataset, description=f"features ({split})")]
 
 
 def collate(examples: list[Example]) -> dict[str, torch.Tensor]:
