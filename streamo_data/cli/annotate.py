@@ -18,12 +18,24 @@ OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api
              "narration_step_s": "--narration-step", "min_span_iou": "--min-span-iou", "text_model": "--text-model",
              "query_sources": "--query-source"}
 
+# Options every LLM command takes, spelt once.
+WorkDirArg = Annotated[Path, typer.Argument(exists=True, file_okay=False)]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once.")]
+RpmOpt = Annotated[float | None, typer.Option(help="Requests per minute limit.")]
+TpmOpt = Annotated[float | None, typer.Option(help="Tokens per minute limit.")]
+TimeoutOpt = Annotated[float, typer.Option(help="Seconds before a request is retried.")]
+PriceInOpt = Annotated[float, typer.Option(help="USD per million input tokens, for the report.")]
+PriceOutOpt = Annotated[float, typer.Option(help="USD per million output tokens.")]
+WindowOpt = Annotated[float, typer.Option(help="Caption windows (s) for videos without events.")]
+ActorsOpt = Annotated[int, typer.Option(help="Ray actors (clients) sharing the concurrency.")]
+PromptsOpt = Annotated[Path | None, typer.Option(help="Folder of prompt templates (default: annotators/).")]
+
 annotate_app = typer.Typer(help="Run annotators over ingested videos, writing events.parquet.", no_args_is_help=True)
 
 
 @annotate_app.command("offline")
 def annotate_offline(
-    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    work_dir: WorkDirArg,
     backend: str = "decord",
     force: bool = False,
     executor: ExecutorOpt = "ray",
@@ -95,25 +107,24 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
 
 def _register_llm_command(kind: str, summary: str) -> None:
     def command(
-        work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+        work_dir: WorkDirArg,
         model: Annotated[str, typer.Option(help="Model name as the endpoint knows it.")],
         base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g."
                                                      " http://localhost:8000/v1 (default: OpenAI).")] = None,
         api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key"
                                                  " ('' for servers that need none).")] = "OPENAI_API_KEY",
-        concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
-        rpm: Annotated[float | None, typer.Option(help="Requests per minute limit.")] = None,
-        tpm: Annotated[float | None, typer.Option(help="Tokens per minute limit.")] = None,
-        timeout: Annotated[float, typer.Option(help="Seconds before a request is retried.")] = 60.0,
+        concurrency: ConcurrencyOpt = 16,
+        rpm: RpmOpt = None,
+        tpm: TpmOpt = None,
+        timeout: TimeoutOpt = 60.0,
         max_attempts: int = 5,
-        price_in: Annotated[float, typer.Option(help="USD per million input tokens, for the report.")] = 0.0,
-        price_out: Annotated[float, typer.Option(help="USD per million output tokens.")] = 0.0,
-        window: Annotated[float, typer.Option(help="Caption windows (s) for videos without events.")] = 10.0,
-        prompts: Annotated[Path | None, typer.Option(help="Folder of prompt templates (default: annotators/).")]
-        = None,
+        price_in: PriceInOpt = 0.0,
+        price_out: PriceOutOpt = 0.0,
+        window: WindowOpt = 10.0,
+        prompts: PromptsOpt = None,
         dry_run: Annotated[bool, typer.Option(help="Estimate requests and tokens; send nothing.")] = False,
         batch: Annotated[bool, typer.Option(help="Use the OpenAI Batch API, then validate as usual.")] = False,
-        actors: Annotated[int, typer.Option(help="Ray actors (clients) sharing the concurrency.")] = 2,
+        actors: ActorsOpt = 2,
         executor: ExecutorOpt = "ray",
         address: AddressOpt = None,
         num_cpus: CpusOpt = None,
@@ -129,19 +140,19 @@ def _register_pipeline_command(kind: str, summary: str) -> None:
     """A multi-stage pipeline: the single-request options plus the pipelines' own."""
 
     def command(
-        work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+        work_dir: WorkDirArg,
         model: Annotated[str, typer.Option(help="Vision model name, as the endpoint knows it.")],
         base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint (default: OpenAI).")] = None,
         api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")]
         = "OPENAI_API_KEY",
-        concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
-        rpm: Annotated[float | None, typer.Option(help="Requests per minute limit.")] = None,
-        tpm: Annotated[float | None, typer.Option(help="Tokens per minute limit.")] = None,
-        timeout: Annotated[float, typer.Option(help="Seconds before a request is retried.")] = 60.0,
+        concurrency: ConcurrencyOpt = 16,
+        rpm: RpmOpt = None,
+        tpm: TpmOpt = None,
+        timeout: TimeoutOpt = 60.0,
         max_attempts: int = 5,
-        price_in: Annotated[float, typer.Option(help="USD per million input tokens, for the report.")] = 0.0,
-        price_out: Annotated[float, typer.Option(help="USD per million output tokens.")] = 0.0,
-        window: Annotated[float, typer.Option(help="Caption windows (s) for videos without events.")] = 10.0,
+        price_in: PriceInOpt = 0.0,
+        price_out: PriceOutOpt = 0.0,
+        window: WindowOpt = 10.0,
         text_model: Annotated[str | None, typer.Option(help="Model for the text-only stages (rewrite, queries);"
                                                        " default: --model.")] = None,
         narration_window: Annotated[float, typer.Option(help="Narration: seconds each window covers.")] = 2.0,
@@ -151,11 +162,10 @@ def _register_pipeline_command(kind: str, summary: str) -> None:
         query_source: Annotated[list[str] | None, typer.Option(help="Grounding queries: rewrite captions whose"
                                                                " source starts with this (repeatable; default:"
                                                                " every caption).")] = None,
-        prompts: Annotated[Path | None, typer.Option(help="Folder of prompt templates (default: annotators/).")]
-        = None,
+        prompts: PromptsOpt = None,
         dry_run: Annotated[bool, typer.Option(help="Estimate requests and tokens per stage; send nothing.")] = False,
         batch: Annotated[bool, typer.Option(help="Answer the first stage with the OpenAI Batch API.")] = False,
-        actors: Annotated[int, typer.Option(help="Ray actors (clients) sharing the concurrency.")] = 2,
+        actors: ActorsOpt = 2,
         executor: ExecutorOpt = "ray",
         address: AddressOpt = None,
         num_cpus: CpusOpt = None,
