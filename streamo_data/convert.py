@@ -29,6 +29,7 @@ from streamo_data.reference_convert import outside_root, raw_to_stream
 from streamo_data.reference_format import (
     REFERENCE_SYSTEM_PROMPT,
     dumps_records,
+    reference_video_path,
     render_sample,
     sampled_frame_count,
     turns_from_raw,
@@ -55,11 +56,8 @@ class VideoFrames:
 
 
 def _video_path(record: dict[str, Any]) -> str:
-    path = record.get("video_path") or ""
-    if not path:
-        videos = record.get("videos") or []
-        path = (videos[0] if isinstance(videos, list) else videos) if videos else ""
-    return str(path)
+    """The record's video as the reference finds it (``video_path``, else the first of ``videos``)."""
+    return str(reference_video_path(record) or "")
 
 
 @functools.lru_cache(maxsize=65536)
