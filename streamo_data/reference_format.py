@@ -44,6 +44,7 @@ from streamo_data.align import QuestionLike, ResponseLike, State, align, time_ta
 from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
 
 STREAM_TOKEN = "<stream>"
+IMAGE_TOKEN = "<image>"
 DEFAULT_QUESTION = "Find all significant events in the video and describe them."
 
 # The reference's default system prompt, verbatim (trailing spaces included): the trainer's data must
@@ -188,6 +189,38 @@ def dumps_records(records: Iterable[dict[str, Any]], as_json_list: bool) -> str:
     if as_json_list:
         return json.dumps(list(records), ensure_ascii=False, indent=2)
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def iter_record_text(records: Iterable[dict[str, Any]], as_json_list: bool) -> Iterator[str]:
+    """The text of :func:`dumps_records`, byte for byte, one record at a time, so a writer holds one
+    record in memory. In the JSON list every line of an element is indented two more spaces: json.dumps
+    escapes newlines inside strings, so each element's own lines are exactly its ``indent=2`` lines."""
+    if not as_json_list:
+        for record in records:
+            yield json.dumps(record, ensure_ascii=False) + "\n"
+        return
+    first = True
+    for record in records:
+        body = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        yield ("[\n  " if first else ",\n  ") + body
+        first = False
+    yield "[]" if first else "\n]"
+
+
+def to_image_record(stream_record: dict[str, Any], images: Sequence[str]) -> dict[str, Any]:
+    """A stream-format record in the image format that the reference preprocessor makes of it:
+    ``<stream>`` becomes ``<image>`` in every message, ``images`` (one per frame turn) follows
+    ``messages``, the video fields are dropped and the other fields keep their order."""
+    messages = [
+        {**message, "content": message["content"].replace(STREAM_TOKEN, IMAGE_TOKEN)}
+        if isinstance(message.get("content"), str) else dict(message)
+        for message in stream_record["messages"]
+    ]
+    record: dict[str, Any] = {"messages": messages, "images": list(images)}
+    for key, value in stream_record.items():
+        if key not in ("messages", "videos", "video", "video_path", "images"):
+            record[key] = value
+    return record
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamo_data.cli import audit, stages, train
+from streamo_data.cli import audit, frames, stages, train  # noqa: F401  (frames adds `export frames`)
 from streamo_data.cli.annotate import annotate_app
 from streamo_data.cli.common import report_user_errors
 from streamo_data.cli.convert import convert_app, export_app

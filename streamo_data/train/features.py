@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from streamo_data.io import write_atomic
-from streamo_data.video.backends import FrameBackend, available_backends, read_frames_with_fallback
+from streamo_data.video.backends import DecodeError, FrameBackend, available_backends
 from streamo_data.video.probe import plan_sampling
 
 THUMBNAIL = (8, 6)
@@ -23,24 +23,43 @@ FEATURE_DIM = 2 * THUMBNAIL[0] * THUMBNAIL[1] * 3 + 7
 DECODE_CHUNK = 64
 
 
-def frame_features(frames_rgb: np.ndarray) -> np.ndarray:
-    """``[frames, FEATURE_DIM]`` float32 from ``[frames, H, W, 3]`` uint8."""
+def thumbnails(frames_rgb: np.ndarray) -> np.ndarray:
     thumbs = np.stack([cv2.resize(f, THUMBNAIL, interpolation=cv2.INTER_AREA) for f in frames_rgb]).astype(np.float32)
-    thumbs /= 255.0
-    motion = np.diff(thumbs, axis=0, prepend=thumbs[:1])
+    return thumbs / 255.0
+
+
+def frame_features(frames_rgb: np.ndarray, previous_thumbnail: np.ndarray | None = None) -> np.ndarray:
+    """``[frames, FEATURE_DIM]`` float32 from ``[frames, H, W, 3]`` uint8; motion of the first frame is
+    against ``previous_thumbnail`` (the frame before this batch), or none."""
+    thumbs = thumbnails(frames_rgb)
+    before = thumbs[:1] if previous_thumbnail is None else previous_thumbnail[None]
+    motion = np.diff(thumbs, axis=0, prepend=before)
     flat = frames_rgb.reshape(len(frames_rgb), -1, 3).astype(np.float32) / 255.0
     stats = np.concatenate([flat.mean(1), flat.std(1), np.abs(motion).mean((1, 2, 3))[:, None]], axis=1)
     return np.concatenate([thumbs.reshape(len(thumbs), -1), motion.reshape(len(motion), -1), stats], 1)
 
 
 def video_features(path: Path, fps: float, backends: Sequence[FrameBackend]) -> np.ndarray:
-    indices = plan_sampling(str(path), fps, backends).indices  # the frames ingest indexed, VFR included
-    parts = []
-    for start in range(0, len(indices), DECODE_CHUNK):
-        frames, _ = read_frames_with_fallback(str(path), indices[start:start + DECODE_CHUNK], backends)
-        parts.append(frames)
-    frames = np.concatenate(parts) if parts else np.zeros((0, 1, 1, 3), np.uint8)
-    return frame_features(frames) if len(frames) else np.zeros((0, FEATURE_DIM), np.float32)
+    """Features of the frames ingest indexed (VFR included), decoded in one pass and a batch at a time, so
+    memory holds one batch of pictures whatever the video's length; the next backend starts over if one
+    fails."""
+    indices = plan_sampling(str(path), fps, backends).indices
+    reasons = []
+    for backend in backends:
+        try:
+            parts, previous = [], None
+            for frames in backend.iter_frames(str(path), indices, DECODE_CHUNK):
+                parts.append(frame_features(frames, previous))
+                previous = thumbnails(frames[-1:])[0]
+        except DecodeError as error:
+            reasons.append(str(error))
+            continue
+        decoded = sum(len(part) for part in parts)
+        if decoded != len(indices):
+            reasons.append(f"{backend.name}: stream ended after {decoded} of {len(indices)} sampled frames")
+            continue
+        return np.concatenate(parts) if parts else np.zeros((0, FEATURE_DIM), np.float32)
+    raise DecodeError(f"{path}: " + "; ".join(reasons))
 
 
 class FeatureStore:

@@ -6,8 +6,10 @@ Stages ask for frames by native index and never import a decoder themselves, so 
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +43,12 @@ class FrameBackend(Protocol):
         when the container carries none."""
         ...
 
+    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+        """RGB batches ``[<= batch_size, height, width, 3]`` for ascending ``indices``, in order, one
+        pass over the file; stops early, without error, where the stream ends before an index (the
+        caller counts what came). Memory holds one batch, whatever the video's length."""
+        ...
+
 
 def _times(starts: Sequence[float], last_duration: float | None) -> FrameTimes | None:
     """Starts made relative to the first frame; the last frame lasts ``last_duration`` when the
@@ -55,6 +63,33 @@ def _times(starts: Sequence[float], last_duration: float | None) -> FrameTimes |
     return FrameTimes(ordered, float(ordered[-1] + last_duration))
 
 
+# Containers in which decord's frame seeking cannot be trusted: on MPEG program and transport streams
+# (.mpg, .vob, .ts, .mts, .m2ts) it returns the wrong frames (asked for frame 100 of an .mpg, it gave
+# frame 0) or never returns (H.264 in MPEG-TS, even a whole file). PyAV decodes them in order, exactly.
+DECORD_UNSAFE_FORMATS = frozenset({"mpeg", "mpegts", "mpegvideo"})
+DECORD_UNSAFE_SUFFIXES = frozenset({".mpg", ".mpeg", ".m2v", ".vob", ".ts", ".mts", ".m2ts"})
+
+
+@functools.lru_cache(maxsize=4096)
+def container_format(path: str) -> str | None:
+    """FFmpeg's name for the file's container (``mpegts``, ``mov,mp4,...``), None when PyAV cannot say."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            return str(container.format.name)
+    except Exception:  # not installed, or not a container: the decoders report their own reasons
+        return None
+
+
+def _refuse_unsafe_container(path: str) -> None:
+    name = container_format(path)
+    unsafe = (name in DECORD_UNSAFE_FORMATS if name is not None
+              else os.path.splitext(path)[1].lower() in DECORD_UNSAFE_SUFFIXES)
+    if unsafe:
+        raise DecodeError(f"decord: does not seek reliably in {name or 'MPEG'} streams (wrong frames or a hang)")
+
+
 class DecordBackend:
     name = "decord"
 
@@ -64,6 +99,7 @@ class DecordBackend:
     def read_frames(self, path: str, indices: Sequence[int]) -> np.ndarray:
         import decord
 
+        _refuse_unsafe_container(path)
         try:
             reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             if indices and max(indices) >= len(reader):
@@ -72,21 +108,32 @@ class DecordBackend:
         except DecodeError:
             raise
         except Exception as error:  # decord raises its own DECORDError and plain RuntimeErrors
-            raise DecodeError(f"decord: {str(error).splitlines()[0] if str(error) else type(error).__name__}")\
-                from error
+            raise DecodeError(f"decord: {_first_line(error)}") from error
 
     def frame_times(self, path: str) -> FrameTimes | None:
         import decord
 
+        _refuse_unsafe_container(path)
         try:
             reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             stamps = reader.get_frame_timestamp(list(range(len(reader))))
         except Exception as error:
-            raise DecodeError(f"decord: {str(error).splitlines()[0] if str(error) else type(error).__name__}")\
-                from error
+            raise DecodeError(f"decord: {_first_line(error)}") from error
         if len(stamps) == 0:
             return None
         return _times(stamps[:, 0].tolist(), float(stamps[-1, 1] - stamps[-1, 0]))
+
+    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+        import decord
+
+        _refuse_unsafe_container(path)
+        try:
+            reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+            readable = [i for i in indices if i < len(reader)]
+            for start in range(0, len(readable), batch_size):
+                yield reader.get_batch(readable[start:start + batch_size]).asnumpy()
+        except Exception as error:
+            raise DecodeError(f"decord: {_first_line(error)}") from error
 
 
 class PyAVBackend:
@@ -133,6 +180,36 @@ class PyAVBackend:
             return None
         stamped.sort()
         return _times([float(pts * time_base) for pts, _ in stamped], float(stamped[-1][1] * time_base) or None)
+
+    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+        import av
+
+        wanted = iter(indices)
+        target = next(wanted, None)
+        batch: list[np.ndarray] = []
+        try:
+            with av.open(path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for position, frame in enumerate(container.decode(stream)):
+                    if target is None:
+                        break
+                    if position == target:
+                        picture = frame.to_ndarray(format="rgb24")
+                        while target == position:  # an index asked twice (a held frame) is given twice
+                            batch.append(picture)
+                            target = next(wanted, None)
+                        if len(batch) >= batch_size:
+                            yield np.stack(batch)
+                            batch = []
+        except Exception as error:
+            raise DecodeError(f"pyav: {error}") from error
+        if batch:
+            yield np.stack(batch)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 _BACKENDS: dict[str, type] = {"decord": DecordBackend, "pyav": PyAVBackend}
