@@ -31,6 +31,7 @@ bench: $(STAMP)  # every benchmark, about 10 minutes on 2 cores; figures go to B
 	$(BIN)/python bench/convert_reference.py  # needs bench/_work/convert_streaming_video.py (see its docstring)
 	$(BIN)/python bench/mixture_llm.py
 	$(BIN)/python bench/fidelity_public.py  # after mixture_llm.py (its release and cache)
+	$(BIN)/python bench/frames_export.py  # needs ffmpeg on the PATH
 
 clean:
 	rm -rf $(VENV) demo_out bench/_work

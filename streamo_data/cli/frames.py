@@ -41,7 +41,8 @@ def export_frames(
     split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
     replace: Annotated[bool, typer.Option(help="Rewrite frame folders made with other settings.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Estimate frames and disk space; write nothing.")] = False,
-    backend: Annotated[str, typer.Option(help="Preferred frame backend: decord or pyav.")] = "decord",
+    backend: Annotated[str, typer.Option(help="Preferred frame backend: pyav (skips the frames nothing needs;"
+                                         " 1.5x decord here) or decord; the other is the fallback.")] = "pyav",
     executor: ExecutorOpt = "ray",
     address: AddressOpt = None,
     num_cpus: CpusOpt = None,
@@ -55,38 +56,39 @@ def export_frames(
                             quality=quality, max_side=max_side, split=split, replace=replace,
                             backend=check_backend(backend))
     runner = make_executor(executor, address, num_cpus)
+    title = f"export frames ({timing.value}, {request.image_format})"
     if dry_run:
         estimate = estimate_frames(request, runner)
-        table = Table(title=f"export frames --dry-run ({timing.value}, {request.image_format})")
-        table.add_column("")
-        table.add_column("count", justify="right")
-        for status, count in sorted(estimate.videos.items()):
-            table.add_row(f"videos: {status}", str(count))
-        table.add_row("frames to write", str(estimate.frames))
-        table.add_row("frames already done", str(estimate.frames_done))
-        table.add_row("disk to write (estimate)", _size(estimate.bytes))
-        console.print(table)
+        _print_table(f"{title} --dry-run", [
+            *((f"videos: {status}", str(count)) for status, count in sorted(estimate.videos.items())),
+            ("frames to write", str(estimate.frames)), ("frames already done", str(estimate.frames_done)),
+            ("disk to write (estimate)", _size(estimate.bytes)),
+        ])
         _print_errors(estimate.errors)
         return
     summary = export(request, records, runner)
-    table = Table(title=f"export frames ({timing.value}, {request.image_format})")
-    table.add_column("")
-    table.add_column("count", justify="right")
-    for status, count in sorted(summary.videos.items()):
-        table.add_row(f"videos: {status}", str(count))
-    table.add_row("frames written", str(summary.frames_written))
-    table.add_row("frames in all", str(summary.frames_total))
-    table.add_row("disk written", _size(summary.bytes_written))
     drift = summary.as_json()["drift_s"]
-    table.add_row("drift at the last frame, median / max (s)", f"{drift['median']:.3f} / {drift['max']:.3f}")
-    table.add_row("samples written", str(summary.samples))
-    for reason, count in sorted(summary.excluded.items()):
-        table.add_row(f"[yellow]samples left out[/yellow]: {reason}", str(count))
-    if summary.replaced:
-        table.add_row("incomplete folders replaced", str(summary.replaced))
-    console.print(table)
+    _print_table(title, [
+        *((f"videos: {status}", str(count)) for status, count in sorted(summary.videos.items())),
+        ("frames written", str(summary.frames_written)), ("frames in all", str(summary.frames_total)),
+        ("disk written", _size(summary.bytes_written)),
+        ("drift at the last frame, median / max (s)", f"{drift['median']:.3f} / {drift['max']:.3f}"),
+        ("samples written", str(summary.samples)),
+        *((f"[yellow]samples left out[/yellow]: {reason}", str(count))
+          for reason, count in sorted(summary.excluded.items())),
+        *((("incomplete folders replaced", str(summary.replaced)),) if summary.replaced else ()),
+    ])
     console.print(f"{summary.samples} image-format records -> {summary.records_path}")
     _print_errors(summary.errors)
+
+
+def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
 
 
 def _print_errors(errors: list[tuple[str, str]]) -> None:

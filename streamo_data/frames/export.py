@@ -113,7 +113,7 @@ class FramesRequest:
     max_side: int | None = None
     split: str | None = None
     replace: bool = False
-    backend: str = "decord"
+    backend: str = "pyav"  # decodes only the frames that are asked for or referred to: 1.5x decord (BENCHMARKS.md)
 
     def __post_init__(self) -> None:
         if not self.video_root.is_dir():

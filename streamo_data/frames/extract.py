@@ -55,7 +55,7 @@ class FrameJob(BaseModel):
     settings: FrameSettings
     turns: int
     replace: bool = False
-    backend: str = "decord"
+    backend: str = "pyav"
 
 
 class FrameResult(BaseModel):
@@ -169,7 +169,7 @@ def extract_video(job: FrameJob) -> FrameResult:
         result.reason = "empty file (0 bytes)"
         return result
     try:
-        backends = available_backends(job.backend)
+        backends = available_backends(job.backend, single_threaded=True)  # Ray runs one video per core
         plan = plan_frames(job, job.full_path, backends)
     except DecodeError as error:
         result.reason = str(error)
@@ -245,7 +245,7 @@ def estimate_item(item: dict[str, Any]) -> list[dict[str, Any]]:
         state = inspect_folder(Path(job.out_dir) / job.folder, job.settings, job.video, video_bytes)
         if state.kind == "done" and not job.replace:
             return [estimate.model_copy(update={"status": "done", "frames": len(state.images)}).model_dump()]
-        backends = available_backends(job.backend)
+        backends = available_backends(job.backend, single_threaded=True)
         plan = plan_frames(job, job.full_path, backends)
         width, height = output_size(plan.width, plan.height, job.settings.max_side)
         estimate = estimate.model_copy(update={"status": "would write", "frames": len(plan.indices),
