@@ -1,0 +1,51 @@
+"""`streamo show`: a sample's timeline as a picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from streamo_data.cli.common import console, err
+from streamo_data.errors import UserError
+
+app = typer.Typer()
+
+
+@app.command()
+def show(
+    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    sample_id: Annotated[str | None, typer.Argument(help="A sample_id of the release (or use --random).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="FILE.png or FILE.html; with --random, a folder.")] = Path(
+        "timeline.png"),
+    video_root: Annotated[Path | None, typer.Option(help="Videos, for thumbnails (blank cells without).")] = None,
+    random_count: Annotated[int | None, typer.Option("--random", help="Draw N samples at random instead.")] = None,
+    task: Annotated[str | None, typer.Option(help="With --random: only this task.")] = None,
+    image_format: Annotated[str, typer.Option("--format", help="With --random: png or html.")] = "png",
+    seed: Annotated[int, typer.Option(help="With --random: the draw's seed.")] = 0,
+) -> None:
+    """Draw a sample as a timeline: its frames coloured by state, the question and answers on their frames."""
+    from streamo_data.plots.show import draw, load_samples, random_ids
+
+    if video_root is not None and not video_root.is_dir():
+        raise UserError(f"--video-root {video_root}: no such folder")
+    if (sample_id is None) == (random_count is None):
+        raise UserError("give a SAMPLE_ID or --random N (one of them)")
+    if random_count is not None:
+        if random_count < 1:
+            raise UserError(f"--random must be at least 1, not {random_count}")
+        if image_format not in ("png", "html"):
+            raise UserError(f"--format must be png or html, not {image_format!r}")
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out}: with --random, give a folder")
+        ids = random_ids(release_dir, random_count, task, seed)
+        targets = [out / f"{k:02d}_{sample_id}.{image_format}" for k, sample_id in enumerate(ids)]
+    else:
+        ids, targets = [sample_id], [out]
+    for sample, target in zip(load_samples(release_dir, ids), targets, strict=True):
+        note = draw(sample, target, video_root)
+        console.print(f"{sample.task} {sample.sample_id} -> {target} ({escape(note)})")
+        if note.startswith("cannot read"):
+            err.print(f"[yellow]warning[/yellow] {escape(note)}", soft_wrap=True)
