@@ -128,7 +128,7 @@ class ShardWriter:
 
 
 # What a release folder holds, finished or interrupted; anything else means the folder is someone's own.
-RELEASE_ENTRIES = {"data", ".staging", "README.md", MANIFEST}
+RELEASE_ENTRIES = {"data", ".staging", "README.md", MANIFEST, "assets"}
 
 
 def check_release_target(out_dir: Path) -> None:
@@ -147,8 +147,30 @@ def publish(out_dir: Path, manifest: ReleaseManifest) -> None:
     states the release's composition beside the paper's, read back from the shards just written."""
     from streamo_data.stats import manifest_stats  # stats reads releases through this module
 
-    write_text_atomic(out_dir / "README.md", dataset_card(manifest, manifest_stats(out_dir, manifest)))
+    stats = manifest_stats(out_dir, manifest)
+    plots = card_plots(out_dir, manifest, stats)
+    write_text_atomic(out_dir / "README.md", dataset_card(manifest, stats, plots))
     write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
+
+
+def card_plots(out_dir: Path, manifest: ReleaseManifest, stats: dict[str, Any]) -> list[tuple[str, str]]:
+    """The card's plots under ``assets/`` (an earlier release's that these do not replace are removed),
+    with one example timeline per task: the first sample of its first shard."""
+    from streamo_data.plots.card import ASSETS, write_card_plots
+    from streamo_data.schema import StreamingSample
+    from streamo_data.tables import from_row
+
+    examples: dict[str, StreamingSample] = {}
+    for shard in manifest.shards:
+        if shard.task not in examples and shard.num_rows:
+            row = read_table(out_dir / shard.path).slice(0, 1).to_pylist()[0]
+            examples[shard.task] = from_row(StreamingSample, row)
+    plots = write_card_plots(out_dir, stats, examples)
+    kept = {Path(path).name for _, path in plots}
+    for stale in (out_dir / ASSETS).glob("*.png"):
+        if stale.name not in kept:
+            stale.unlink()
+    return plots
 
 
 def write_release(
@@ -216,7 +238,8 @@ def _config(name: str, files: dict[str, str], fingerprint: str, default: bool = 
     return config
 
 
-def dataset_card(manifest: ReleaseManifest, stats: dict[str, Any] | None = None) -> str:
+def dataset_card(manifest: ReleaseManifest, stats: dict[str, Any] | None = None,
+                 plots: list[tuple[str, str]] | None = None) -> str:
     """README.md with the YAML header that `datasets` uses to find configs and splits, and, given the
     release's stats (:func:`streamo_data.stats.manifest_stats`), its fidelity to the paper's corpus."""
     splits_of: dict[str, set[str]] = defaultdict(set)
@@ -259,7 +282,12 @@ def dataset_card(manifest: ReleaseManifest, stats: dict[str, Any] | None = None)
         "To train with the reference Streamo trainer, render the stream format:"
         " `streamo export stream-format THIS_FOLDER --out stream.jsonl --video-root /path/to/videos`.\n"
         + (fidelity_section(stats) if stats else "")
+        + (plots_section(plots) if plots else "")
     )
+
+
+def plots_section(plots: list[tuple[str, str]]) -> str:
+    return "\n## Pictures\n\n" + "".join(f"**{caption}**\n\n![{caption}]({path})\n\n" for caption, path in plots)
 
 
 def fidelity_section(stats: dict[str, Any]) -> str:

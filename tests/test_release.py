@@ -32,7 +32,10 @@ def test_layout_shards_and_checksums(work_dir: Path, tmp_path: Path) -> None:
     release = tmp_path / "release"
     manifest = write_release(work_dir / SAMPLES, release, rows_per_shard=3, validation_fraction=0.3)
     files = sorted(p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file())
-    assert files == sorted(["README.md", "manifest.json"] + [s.path for s in manifest.shards])
+    plots = ["samples_by_task_and_source", "task_shares", "state_shares", "video_lengths", "responses_per_sample"]
+    plots += [f"example_{task}" for task in manifest.tasks]
+    assert files == sorted(["README.md", "manifest.json"] + [s.path for s in manifest.shards]
+                           + [f"assets/{name}.png" for name in plots])
     assert not list(release.rglob("*.tmp"))
     grounding_train = [s for s in manifest.shards if s.task == "temporal_grounding" and s.split == "train"]
     total = len(grounding_train)

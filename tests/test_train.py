@@ -83,6 +83,11 @@ def test_cli_train_then_evaluate(release: Path, sample_videos: Path, features: P
     report = json.loads((tmp_path / "run" / "evaluation_validation.json").read_text())
     predictions = (tmp_path / "run" / "predictions_validation.jsonl").read_text().splitlines()
     assert len(predictions) == report["samples"] > 0
+    frames = sum(len(json.loads(line)["predicted"]) for line in predictions)
+    assert sum(map(sum, report["confusion"])) == frames
+    assert len(report["timing_offsets"]) == report["timing"]["responses"] - report["timing"]["missed"]
+    for name in ("confusion_validation.png", "timing_validation.png"):
+        assert (tmp_path / "run" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_unknown_options_and_missing_videos_are_clear_errors(release: Path, tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def render_png(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray]
         text((x0 + x1) / 2, (y0 + y1) / 2, turn.mark, fontsize=7, color="white", weight="bold", ha="center")
     for k, line in enumerate(lines):
         text(MARGIN, layout.strip_bottom + (k + 0.5) * LINE_H, _clip(line, width), fontsize=8)
-    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
+    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100, metadata={"Software": None}))
     plt.close(figure)
     return layout
 

@@ -16,11 +16,12 @@ import numpy as np
 
 from streamo_data.align import frame_end
 from streamo_data.io import write_text_atomic
+from streamo_data.plots.training import plot_confusion, plot_timing
 from streamo_data.release import read_manifest
 from streamo_data.train.data import STATE_NAMES, Example, load_examples
 from streamo_data.train.features import FeatureStore
 from streamo_data.train.loop import load_model, predict
-from streamo_data.train.metrics import RESPONSE, state_scores, timing_errors
+from streamo_data.train.metrics import RESPONSE, confusion, state_scores, timing_errors, timing_offsets
 
 NUMBER = re.compile(r"\d+(?:\.\d+)?s")
 
@@ -59,7 +60,8 @@ def evaluate_run(run_dir: Path, release_dir: Path, split: str = "validation", vi
     predicted = predict(model, examples)
     truth = [e.labels for e in examples]
     report = {"split": split, "samples": len(examples), "states": state_scores(predicted, truth),
-              "timing": timing_errors(predicted, truth)}
+              "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth),
+              "timing_offsets": timing_offsets(predicted, truth)}
     templates = answer_templates(train_examples)
     lines = []
     for example, states in zip(examples, predicted, strict=True):
@@ -69,4 +71,7 @@ def evaluate_run(run_dir: Path, release_dir: Path, split: str = "validation", vi
                                  "predicted": [STATE_NAMES[s] for s in states], "said": said}))
     write_text_atomic(run_dir / f"predictions_{split}.jsonl", "\n".join(lines) + "\n")
     write_text_atomic(run_dir / f"evaluation_{split}.json", json.dumps(report, indent=2))
+    plot_confusion(report["confusion"], run_dir / f"confusion_{split}.png", f"states on {split} frames")
+    plot_timing(report["timing_offsets"], report["timing"]["missed"], report["timing"]["false_alarms"],
+                run_dir / f"timing_{split}.png", f"response timing on {split}")
     return report

@@ -28,6 +28,7 @@ from rich.progress import Progress
 from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.pipelines.runner import progress_bar
+from streamo_data.plots.training import plot_curves
 from streamo_data.release import read_manifest
 from streamo_data.train.data import Example, collate, load_examples, state_counts
 from streamo_data.train.features import FEATURE_DIM, FeatureStore
@@ -154,27 +155,6 @@ def save_checkpoint(path: Path, model: StreamingBaseline, optimizer: torch.optim
              "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
              "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
     write_atomic(path, lambda tmp: torch.save(state, tmp))
-
-
-def plot_curves(metrics: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [m["epoch"] for m in metrics]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(epochs, [m["train_loss"] for m in metrics], label="train")
-    left.plot(epochs, [m["validation"]["loss"] for m in metrics], label="validation")
-    left.set(xlabel="epoch", ylabel="loss", title="loss")
-    left.legend()
-    for state in ("silence", "standby", "response"):
-        right.plot(epochs, [m["validation"]["states"][state]["f1"] for m in metrics], label=state)
-    right.set(xlabel="epoch", ylabel="F1", title="validation F1 per state", ylim=(0, 1))
-    right.legend()
-    figure.tight_layout()
-    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
-    plt.close(figure)
 
 
 def train(release_dir: Path, run_dir: Path, video_root: Path, config: TrainConfig,

@@ -73,3 +73,21 @@ def timing_errors(predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray]) 
         "precision_within_1": p1, "precision_within_2": precision(2),
         "f1_within_1": 2 * p1 * r1 / (p1 + r1) if p1 + r1 else 0.0,
     }
+
+
+def confusion(predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> list[list[int]]:
+    """Frames per (true state, predicted state), rows and columns in STATE_NAMES order."""
+    matrix = np.zeros((len(STATE_NAMES), len(STATE_NAMES)), np.int64)
+    for pred, true in zip(predicted, truth, strict=True):
+        np.add.at(matrix, (true.astype(np.int64), pred.astype(np.int64)), 1)
+    return matrix.tolist()
+
+
+def timing_offsets(predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> list[int]:
+    """Predicted minus true frame of every matched response (negative: too early), matched as
+    :func:`timing_errors` matches them."""
+    offsets: list[int] = []
+    for pred, true in zip(predicted, truth, strict=True):
+        matched = match_responses(np.flatnonzero(pred == RESPONSE), np.flatnonzero(true == RESPONSE))
+        offsets.extend(p - t for t, p in matched)
+    return sorted(offsets)
