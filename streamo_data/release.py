@@ -154,7 +154,7 @@ def publish(out_dir: Path, manifest: ReleaseManifest) -> None:
 
 
 def card_plots(out_dir: Path, manifest: ReleaseManifest, stats: dict[str, Any]) -> list[tuple[str, str]]:
-    """The card's plots under ``assets/`` (an earlier release's that these do not replace are removed),
+    """The card's plots under ``assets/`` (files of an earlier or killed run that these do not replace are removed),
     with one example timeline per task: the first sample of its first shard."""
     from streamo_data.plots.card import ASSETS, write_card_plots
     from streamo_data.schema import StreamingSample
@@ -167,8 +167,8 @@ def card_plots(out_dir: Path, manifest: ReleaseManifest, stats: dict[str, Any]) 
             examples[shard.task] = from_row(StreamingSample, row)
     plots = write_card_plots(out_dir, stats, examples)
     kept = {Path(path).name for _, path in plots}
-    for stale in (out_dir / ASSETS).glob("*.png"):
-        if stale.name not in kept:
+    for stale in (out_dir / ASSETS).iterdir():  # an earlier release's plots, a killed run's temporary files
+        if stale.name not in kept and stale.is_file():
             stale.unlink()
     return plots
 
