@@ -21,14 +21,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streamo_data.io import write_text_atomic
+from streamo_data.io import atomic_path, write_text_atomic
 from streamo_data.pipelines.stages import REJECTS, SAMPLES
 from streamo_data.raw_records import open_raw_records
 from streamo_data.reasons import validation_messages
 from streamo_data.reference_convert import outside_root, raw_to_stream
 from streamo_data.reference_format import (
     REFERENCE_SYSTEM_PROMPT,
-    dumps_records,
+    iter_record_text,
     reference_video_path,
     render_sample,
     sampled_frame_count,
@@ -160,8 +160,15 @@ def export_stream_format(release_dir: Path, out_file: Path, video_root: str | No
                          split: str | None = None, system_prompt: str = REFERENCE_SYSTEM_PROMPT) -> int:
     """Render every sample of a release (or of one split) for the reference trainer; returns the count.
     A ``.json`` target gets the reference's own layout (one JSON list, indent 2), anything else JSONL."""
-    records = (render_sample(s, video_root, system_prompt=system_prompt)
-               for s in iter_release_samples(release_dir, split))
-    materialised = list(records)
-    write_text_atomic(out_file, dumps_records(materialised, as_json_list=out_file.suffix == ".json"))
-    return len(materialised)
+    rendered = 0
+
+    def records() -> Iterator[dict[str, Any]]:
+        nonlocal rendered
+        for sample in iter_release_samples(release_dir, split):
+            rendered += 1
+            yield render_sample(sample, video_root, system_prompt=system_prompt)
+
+    with atomic_path(out_file) as temporary, temporary.open("w", encoding="utf-8") as handle:
+        for text in iter_record_text(records(), as_json_list=out_file.suffix == ".json"):  # one record in memory
+            handle.write(text)
+    return rendered

@@ -323,6 +323,13 @@ def test_options_are_checked_before_anything_runs(coded_release: Path, coded_vid
     missing = runner.invoke(app, ["export", "frames", str(coded_release), "--video-root", str(tmp_path / "none"),
                                   "--out", str(tmp_path / "f")])
     assert missing.exit_code == 2 and "--video-root" in missing.output
+    (tmp_path / "file").write_text("mine")
+    onto_file = runner.invoke(app, ["export", "frames", str(coded_release), "--video-root", str(coded_videos),
+                                    "--out", str(tmp_path / "file")])
+    assert onto_file.exit_code == 2 and "is a file" in onto_file.output and (tmp_path / "file").read_text() == "mine"
+    not_release = runner.invoke(app, ["export", "frames", str(tmp_path), "--video-root", str(coded_videos),
+                                      "--out", str(tmp_path / "f")])
+    assert not_release.exit_code == 2 and "not a release" in not_release.output
     assert not (tmp_path / "f").exists()
 
 

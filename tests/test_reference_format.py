@@ -211,3 +211,13 @@ def test_missing_video_is_a_counted_reason_not_a_crash(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert "video not found: nowhere.mp4" in result.output
     assert "0 samples from 1 records" in result.output
+
+
+@pytest.mark.parametrize("as_json_list", [True, False])
+def test_streamed_record_text_is_the_one_shot_text_byte_for_byte(as_json_list: bool) -> None:
+    from streamo_data.reference_format import dumps_records, iter_record_text
+
+    cases = [[], [{"a": 1}], [{"messages": [{"role": "user", "content": "Q?\n<0s-1s>\n<stream>"}], "videos": ["é.mp4"]},
+                              {"empty": {}, "list": [], "nested": [[1, 2], {"x": None}]}]]
+    for records in cases:
+        assert "".join(iter_record_text(iter(records), as_json_list)) == dumps_records(records, as_json_list)

@@ -118,6 +118,8 @@ class FramesRequest:
     def __post_init__(self) -> None:
         if not self.video_root.is_dir():
             raise MissingInput(f"--video-root {self.video_root}: no such folder")
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise UserError(f"--out {self.out_dir} is a file, not a frames folder")
         if self.image_format not in EXTENSIONS:
             raise UserError(f"--image-format must be one of {', '.join(EXTENSIONS)}, not {self.image_format!r}")
         if not 1 <= self.quality <= 100:
