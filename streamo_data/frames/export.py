@@ -21,7 +21,6 @@ from typing import Any
 from streamo_data.convert import iter_release_samples
 from streamo_data.errors import MissingInput, UserError
 from streamo_data.frames.extract import (
-    REFERENCE_TOLERANCE,
     FrameEstimate,
     FrameJob,
     FrameResult,
@@ -29,7 +28,7 @@ from streamo_data.frames.extract import (
     extract_item,
 )
 from streamo_data.frames.layout import EXTENSIONS, FrameSettings, clear_partials, folder_name, frame_file
-from streamo_data.frames.timing import Timing, images_for_turns
+from streamo_data.frames.timing import Timing, images_for_turns, turn_tolerance
 from streamo_data.io import atomic_path, write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reference_format import iter_record_text, render_sample, to_image_record
@@ -163,9 +162,9 @@ def export_frames(request: FramesRequest, records_path: Path | None = None,
     for row in run_stage(extract_item, request.jobs(entries), executor or Executor(), "frames"):
         result = FrameResult.model_validate(row)
         results[result.folder] = result
-    collisions = [collision_result(e) for e in entries if e.collision]
-    _tally(summary, [*results.values(), *collisions])
-    write_text_atomic(out_dir / RESULTS, "".join(r.model_dump_json() + "\n" for r in [*results.values(), *collisions]))
+    rows = [*results.values(), *(collision_result(e) for e in entries if e.collision)]
+    _tally(summary, rows)
+    write_text_atomic(out_dir / RESULTS, "".join(r.model_dump_json() + "\n" for r in rows))
     summary.records_path = records_path or out_dir / DEFAULT_RECORDS
     records = _image_records(request, {(e.video, e.fps): e for e in entries}, results, summary)
     with atomic_path(summary.records_path) as temporary, temporary.open("w", encoding="utf-8") as handle:
@@ -239,7 +238,7 @@ def _tally(summary: FramesSummary, results: Any) -> None:
 def _image_records(request: FramesRequest, by_video: dict[tuple[str, float], VideoEntry],
                    results: dict[str, FrameResult], summary: FramesSummary) -> Iterator[dict[str, Any]]:
     """The image-format record of every sample whose video has its frames; the others are counted."""
-    tolerance = REFERENCE_TOLERANCE if request.timing == Timing.REFERENCE else 0
+    tolerance = turn_tolerance(request.timing)
     for sample in iter_release_samples(request.release_dir, request.split):
         entry = by_video[(sample.video_path, sample.fps)]
         result = None if entry.collision else results.get(entry.folder)

@@ -31,18 +31,25 @@ from streamo_data.frames.layout import (
     new_partial,
     publish,
 )
-from streamo_data.frames.timing import Timing, drift_at_last, exact_indices, nominal_starts, reference_indices
+from streamo_data.frames.timing import (
+    Timing,
+    drift_at_last,
+    exact_indices,
+    nominal_starts,
+    reference_indices,
+    turn_tolerance,
+)
 from streamo_data.reference_format import sampled_frame_count
 from streamo_data.video.backends import (
     DecodeError,
     FrameBackend,
     available_backends,
     frame_times_with_fallback,
+    read_frames_with_fallback,
 )
 from streamo_data.video.probe import opencv_metadata
 
 BATCH_BYTES = 64 << 20  # decoded pixels held at once per worker: memory stays flat in a video's length
-REFERENCE_TOLERANCE = 1  # the reference preprocessor accepts a video one frame short of its turns
 
 
 class FrameJob(BaseModel):
@@ -118,8 +125,7 @@ def plan_frames(job: FrameJob, path: str, backends: Sequence[FrameBackend]) -> F
     # windows of a variable-rate video): a release built from the whole file has more than a cut copy.
     duration = times.duration_s if times is not None else count / native_fps
     room = max(sampled_frame_count(min(count, len(starts)), native_fps, fps), math.floor(duration * fps + 1e-6))
-    tolerance = REFERENCE_TOLERANCE if job.settings.timing == Timing.REFERENCE else 0
-    if job.turns > room + tolerance:
+    if job.turns > room + turn_tolerance(job.settings.timing):
         raise DecodeError(f"its samples have {job.turns} frame turns but the video has frames for {room}"
                           " (truncated, or not the file the release was built from?)")
     if job.settings.timing == Timing.REFERENCE:
@@ -174,7 +180,7 @@ def extract_video(job: FrameJob) -> FrameResult:
     except DecodeError as error:
         result.reason = str(error)
         return result
-    needed = job.turns - (REFERENCE_TOLERANCE if job.settings.timing == Timing.REFERENCE else 0)
+    needed = job.turns - turn_tolerance(job.settings.timing)
     reasons: list[str] = []
     for backend in backends:
         partial = new_partial(Path(job.out_dir), job.folder)
@@ -251,11 +257,10 @@ def estimate_item(item: dict[str, Any]) -> list[dict[str, Any]]:
         estimate = estimate.model_copy(update={"status": "would write", "frames": len(plan.indices),
                                                "pixels": width * height})
         if item.get("measure"):
-            middle = plan.indices[len(plan.indices) // 2]
-            frame = next(iter(backends[0].iter_frames(job.full_path, [middle], 1)))[0]
-            estimate.sample_bytes = len(encode(frame, job.settings))
+            frames, _ = read_frames_with_fallback(job.full_path, [plan.indices[len(plan.indices) // 2]], backends)
+            estimate.sample_bytes = len(encode(frames[0], job.settings))
     except OSError as error:
         estimate.reason = f"video not found: {job.full_path} ({error.strerror})"
-    except (DecodeError, StopIteration) as error:
-        estimate.reason = str(error) or "no frame decoded"
+    except DecodeError as error:
+        estimate.reason = str(error)
     return [estimate.model_dump()]

@@ -26,6 +26,15 @@ class Timing(StrEnum):
     EXACT = "exact"
 
 
+REFERENCE_TOLERANCE = 1  # the reference preprocessor accepts a video one frame short of its turns
+
+
+def turn_tolerance(timing: str) -> int:
+    """Frames a video may lack for its samples' turns: the reference preprocessor repeats the last frame
+    of a video one frame short; exact frames are counted for the turns and may lack none."""
+    return REFERENCE_TOLERANCE if timing == Timing.REFERENCE else 0
+
+
 def reference_step(native_fps: float, fps: float) -> int:
     """Native frames between two sampled frames as the reference counts them."""
     return max(1, int(native_fps / fps)) if fps > 0 else 1

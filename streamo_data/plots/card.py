@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streamo_data.io import write_atomic
 from streamo_data.plots.colors import STATE_HEX
+from streamo_data.plots.figures import pyplot, save
 from streamo_data.plots.timeline import render_png
 from streamo_data.schema import StreamingSample
 
@@ -17,28 +17,16 @@ ASSETS = "assets"
 OURS, PAPER = "#3b6ea5", "#b9c4d0"
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(figure: Any, path: Path) -> None:
     figure.tight_layout()
-    # no timestamp in the PNG: a release rebuilt from the same samples has the same bytes
-    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100,
-                                                        metadata={"Software": None}))
-    _pyplot().close(figure)
+    save(figure, path)
 
 
 def beside_paper(comparison: Mapping[str, Mapping[str, Any]], title: str, path: Path,
                  colours: Mapping[str, str] | None = None) -> None:
     """Our share of each group next to the paper's (a fidelity report's ``shares``, ``state_share`` or
     ``video_length``), in percent."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = list(comparison)
     figure, axes = plt.subplots(figsize=(max(5.0, 1.1 * len(groups) + 1.5), 3.2))
     positions = range(len(groups))
@@ -58,7 +46,7 @@ def beside_paper(comparison: Mapping[str, Mapping[str, Any]], title: str, path: 
 
 def samples_by_source(tasks: Mapping[str, Mapping[str, Any]], path: Path, top: int = 8) -> None:
     """Samples per task, stacked by source (the ``top`` largest sources by name, the rest as 'other')."""
-    plt = _pyplot()
+    plt = pyplot()
     totals: dict[str, int] = {}
     for entry in tasks.values():
         for source, count in entry["sources"].items():
@@ -81,7 +69,7 @@ def samples_by_source(tasks: Mapping[str, Mapping[str, Any]], path: Path, top: i
 
 
 def responses_per_sample(tasks: Mapping[str, Mapping[str, Any]], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     names = [t for t in tasks if tasks[t]["samples"]]
     figure, axes = plt.subplots(figsize=(6, 3))
     axes.bar(names, [tasks[t]["responses_per_sample"] for t in names], color=STATE_HEX[list(STATE_HEX)[2]])

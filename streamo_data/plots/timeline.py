@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 
 from streamo_data.align import State, align
-from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.io import write_text_atomic
 from streamo_data.plots.colors import BLANK_HEX, STATE_HEX, rgb
+from streamo_data.plots.figures import pyplot, save
 from streamo_data.schema import StreamingSample
 
 COLUMNS = 30  # frames per row: 30 s at 1 fps
@@ -116,11 +117,7 @@ def strip(sample: StreamingSample, layout: Layout, thumbnails: list[np.ndarray] 
 
 def render_png(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray] | None = None) -> Layout:
     """The timeline as a PNG whose pixels follow ``Layout`` exactly (the strip is placed, not resampled)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     layout, turns = Layout(sample.num_frames), turns_of(sample)
     lines = text_lines(sample, turns)
     width, height = layout.width, layout.height(len(lines))
@@ -146,8 +143,7 @@ def render_png(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray]
         text((x0 + x1) / 2, (y0 + y1) / 2, turn.mark, fontsize=7, color="white", weight="bold", ha="center")
     for k, line in enumerate(lines):
         text(MARGIN, layout.strip_bottom + (k + 0.5) * LINE_H, _clip(line, width), fontsize=8)
-    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100, metadata={"Software": None}))
-    plt.close(figure)
+    save(figure, path)
     return layout
 
 

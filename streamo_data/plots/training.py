@@ -12,31 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from streamo_data.align import State
-from streamo_data.io import write_atomic
 from streamo_data.plots.colors import STATE_HEX
+from streamo_data.plots.figures import pyplot, save
 
 CONFUSION_SIZE = (5.0, 4.6)  # inches at 100 dpi
 CONFUSION_AXES = (0.24, 0.16, 0.6, 0.66)  # left, bottom, width, height: figure fractions
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure: Any, path: Path) -> None:
-    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100,
-                                                        metadata={"Software": None}))
-    _pyplot().close(figure)
-
-
 def plot_curves(metrics: Sequence[dict[str, Any]], path: Path) -> None:
     """Loss per epoch (train and validation) and the validation F1 of each state per epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [m["epoch"] for m in metrics]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [m["train_loss"] for m in metrics], marker="o", label="train")
@@ -49,7 +34,7 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: Path) -> None:
     right.set(xlabel="epoch", ylabel="F1", title="validation F1 per state", ylim=(0, 1))
     right.legend()
     figure.tight_layout()
-    _save(figure, path)
+    save(figure, path)
 
 
 def confusion_cell(row: int, column: int, size: int = 3) -> tuple[float, float]:
@@ -64,7 +49,7 @@ def confusion_cell(row: int, column: int, size: int = 3) -> tuple[float, float]:
 
 def plot_confusion(matrix: Sequence[Sequence[int]], path: Path, title: str) -> None:
     """Frames per true (rows) and predicted (columns) state, shaded by the share of their row (recall)."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [s.value for s in State]
     shares = [[count / max(1, sum(row)) for count in row] for row in matrix]
     figure = plt.figure(figsize=CONFUSION_SIZE, dpi=100)
@@ -78,13 +63,13 @@ def plot_confusion(matrix: Sequence[Sequence[int]], path: Path, title: str) -> N
     axes.set_yticks(range(len(names)), names)
     axes.set(xlabel="predicted", ylabel="true")
     figure.suptitle(title, fontsize=10)
-    _save(figure, path)
+    save(figure, path)
 
 
 def plot_timing(offsets: Sequence[int], missed: int, false_alarms: int, path: Path, title: str) -> None:
     """How many frames early (negative) or late each matched response came, with the misses and false
     alarms that no offset describes."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = Counter(offsets)
     span = max([3, *(abs(o) for o in offsets)])
     figure, axes = plt.subplots(figsize=(6, 3.4))
@@ -94,4 +79,4 @@ def plot_timing(offsets: Sequence[int], missed: int, false_alarms: int, path: Pa
     axes.set(xlabel="predicted - true response frame", ylabel="responses",
              title=f"{title}\n{len(offsets)} matched, {missed} missed, {false_alarms} false alarms")
     figure.tight_layout()
-    _save(figure, path)
+    save(figure, path)

@@ -1,0 +1,25 @@
+"""Matplotlib for every plot of the package: the file backend (no screen here or on a cluster) and one
+way to save, with no timestamp or version in the PNG, so the same data draws the same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from streamo_data.io import write_atomic
+
+
+def pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(figure: Any, path: Path) -> None:
+    """Write ``figure`` as a PNG at 100 dpi, atomically, and free it."""
+    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100,
+                                                        metadata={"Software": None}))
+    pyplot().close(figure)
