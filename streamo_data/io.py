@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from streamo_data.storage import AnyPath, is_remote, make_dirs, uploaded_on_success
+
 
 def _umask() -> int:
     """The process umask; Linux shows it in /proc, elsewhere it can only be read by setting it."""
@@ -25,8 +27,14 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target`` that replaces it on success and vanishes on failure."""
+def atomic_path(target: AnyPath) -> Iterator[Path]:
+    """A temporary path beside ``target`` that replaces it on success and vanishes on failure (for a
+    URL: a local temporary file, uploaded on success)."""
+    if is_remote(target):
+        make_dirs(target)
+        with uploaded_on_success(target) as temporary:
+            yield temporary
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
@@ -39,17 +47,17 @@ def atomic_path(target: Path) -> Iterator[Path]:
             os.unlink(temporary)
 
 
-def write_text_atomic(target: Path, text: str) -> None:
+def write_text_atomic(target: AnyPath, text: str) -> None:
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
 
-def write_atomic(target: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(target: AnyPath, write: Callable[[Path], None]) -> None:
     with atomic_path(target) as temporary:
         write(temporary)
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_of(path: AnyPath, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(chunk):

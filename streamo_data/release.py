@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +33,7 @@ from streamo_data.fidelity import PAPER_SAMPLES, PAPER_VIDEOS, fidelity_markdown
 from streamo_data.io import sha256_of, write_text_atomic
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import ReleaseManifest, ShardInfo, stable_id
+from streamo_data.storage import AnyPath, is_remote, make_dirs, put, relative_name
 from streamo_data.tables import SAMPLE_FEATURES, parquet_file, read_table
 
 MANIFEST = "manifest.json"
@@ -75,18 +77,24 @@ class ShardWriter:
     """Streams sample rows into ``data/<task>/<split>-*.parquet``, one open Parquet writer per task and
     split, rolling over every ``rows_per_shard`` rows, so memory holds one batch whatever the corpus
     size. Shards are written under temporary names and renamed to ``<split>-0000i-of-0000N.parquet``
-    only when complete (N is known only then); ``finish`` also drops shards of an earlier release."""
+    only when complete (N is known only then); ``finish`` also drops shards of an earlier release.
+    A release on an object store is staged in a local temporary folder and each finished shard uploaded
+    once (an object store has no rename, and a shard must never be seen half written)."""
 
-    def __init__(self, out_dir: Path, rows_per_shard: int) -> None:
+    def __init__(self, out_dir: AnyPath, rows_per_shard: int) -> None:
         self.out_dir, self.rows_per_shard = out_dir, rows_per_shard
         self.schema = SAMPLE_FEATURES.arrow_schema
         self.open: dict[tuple[str, str], tuple[pq.ParquetWriter, Path, int]] = {}
         self.done: dict[tuple[str, str], list[tuple[Path, int]]] = defaultdict(list)
         check_release_target(out_dir)
-        self.staging = out_dir / ".staging"
-        if self.staging.exists():
-            shutil.rmtree(self.staging)  # leftovers of an interrupted run: never part of a release
-        self.staging.mkdir(parents=True)
+        if is_remote(out_dir):
+            make_dirs(out_dir)
+            self.staging = Path(tempfile.mkdtemp(prefix="streamo-release-"))
+        else:
+            self.staging = Path(out_dir) / ".staging"
+            if self.staging.exists():
+                shutil.rmtree(self.staging)  # leftovers of an interrupted run: never part of a release
+            self.staging.mkdir(parents=True)
 
     def write(self, task: str, split: str, table: pa.Table) -> None:
         key = (task, split)
@@ -114,14 +122,12 @@ class ShardWriter:
         for (task, split), files in sorted(self.done.items()):
             for index, (path, rows) in enumerate(files):
                 relative = f"data/{task}/{split}-{index:05d}-of-{len(files):05d}.parquet"
-                target = self.out_dir / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-                shards.append(ShardInfo(path=relative, task=task, split=split, num_rows=rows,
-                                        sha256=sha256_of(target)))
+                checksum = sha256_of(path)
+                put(path, self.out_dir / relative)
+                shards.append(ShardInfo(path=relative, task=task, split=split, num_rows=rows, sha256=checksum))
         keep = {shard.path for shard in shards}
         for stale in (self.out_dir / "data").rglob("*.parquet") if (self.out_dir / "data").exists() else []:
-            if stale.relative_to(self.out_dir).as_posix() not in keep:
+            if relative_name(stale, self.out_dir) not in keep:
                 stale.unlink()
         shutil.rmtree(self.staging, ignore_errors=True)
         return shards
@@ -131,7 +137,7 @@ class ShardWriter:
 RELEASE_ENTRIES = {"data", ".staging", "README.md", MANIFEST, "assets"}
 
 
-def check_release_target(out_dir: Path) -> None:
+def check_release_target(out_dir: AnyPath) -> None:
     """Refuse an --out that is a file, or a folder holding other things than a release: writing a release
     removes every Parquet file under its data/ that the new manifest does not list."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -142,7 +148,7 @@ def check_release_target(out_dir: Path) -> None:
                         f"{', …' if len(others) > 3 else ''}): give a new or empty folder")
 
 
-def publish(out_dir: Path, manifest: ReleaseManifest) -> None:
+def publish(out_dir: AnyPath, manifest: ReleaseManifest) -> None:
     """The card and the manifest, written last: a release without them is visibly unfinished. The card
     states the release's composition beside the paper's, read back from the shards just written."""
     from streamo_data.stats import manifest_stats  # stats reads releases through this module
@@ -153,7 +159,7 @@ def publish(out_dir: Path, manifest: ReleaseManifest) -> None:
     write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
 
 
-def card_plots(out_dir: Path, manifest: ReleaseManifest, stats: dict[str, Any]) -> list[tuple[str, str]]:
+def card_plots(out_dir: AnyPath, manifest: ReleaseManifest, stats: dict[str, Any]) -> list[tuple[str, str]]:
     """The card's plots under ``assets/`` (files of an earlier or killed run that these do not replace are removed),
     with one example timeline per task: the first sample of its first shard."""
     from streamo_data.plots.card import ASSETS, write_card_plots
@@ -174,7 +180,7 @@ def card_plots(out_dir: Path, manifest: ReleaseManifest, stats: dict[str, Any]) 
 
 
 def write_release(
-    samples_path: Path, out_dir: Path, *, name: str = "streamo-instruct", validation_fraction: float = 0.1,
+    samples_path: AnyPath, out_dir: AnyPath, *, name: str = "streamo-instruct", validation_fraction: float = 0.1,
     rows_per_shard: int = 50_000, seed: int = 0,
 ) -> ReleaseManifest:
     """A release from a work directory's samples.parquet (the path of `streamo build WORK_DIR`)."""
@@ -211,7 +217,7 @@ def check_release_options(validation_fraction: float, rows_per_shard: int) -> No
         raise UserError(f"--validation-fraction must be at least 0 and below 1, not {validation_fraction:g}")
 
 
-def read_manifest(release_dir: Path) -> ReleaseManifest:
+def read_manifest(release_dir: AnyPath) -> ReleaseManifest:
     path = release_dir / MANIFEST
     if not path.exists():
         raise MissingInput(f"{release_dir} is not a release: {MANIFEST} is missing")

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_atomic
 from streamo_data.schema import Event, StreamingSample, VideoRecord
+from streamo_data.storage import AnyPath, arrow_source
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,37 +76,40 @@ def to_table(model: type[BaseModel], rows: Iterable[dict[str, Any]]) -> pa.Table
     return pa.Table.from_pylist(list(rows), schema=_FEATURES[model].arrow_schema)
 
 
-def write_rows(path: Path, model: type[BaseModel], rows: Iterable[dict[str, Any]]) -> int:
+def write_rows(path: AnyPath, model: type[BaseModel], rows: Iterable[dict[str, Any]]) -> int:
     """Write already-serialised rows atomically; returns how many."""
     table = to_table(model, rows)
     write_atomic(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
     return table.num_rows
 
 
-def unreadable(path: Path, error: Exception) -> UserError:
+def unreadable(path: AnyPath, error: Exception) -> UserError:
     """The one message for a Parquet file that cannot be read: pyarrow's own names no file."""
     if isinstance(error, FileNotFoundError):
         return MissingInput(f"{path}: no such file")
     return UserError(f"{path}: not a readable Parquet file ({error})")
 
 
-def parquet_file(path: Path) -> pq.ParquetFile:
+def parquet_file(path: AnyPath) -> pq.ParquetFile:
     """An open Parquet file, or a UserError naming it (a truncated copy, a file of another format)."""
+    source, filesystem = arrow_source(path)
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(source, filesystem=filesystem)
     except (pa.ArrowException, OSError) as error:
         raise unreadable(path, error) from error
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """``pq.read_table`` with a UserError naming the file when it cannot be read."""
+def read_table(path: AnyPath, columns: list[str] | None = None,
+               filters: list[tuple[str, str, Any]] | None = None) -> pa.Table:
+    """``pq.read_table`` on any filesystem, with a UserError naming the file when it cannot be read."""
+    source, filesystem = arrow_source(path)
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(source, columns=columns, filters=filters, filesystem=filesystem)
     except (pa.ArrowException, OSError) as error:
         raise unreadable(path, error) from error
 
 
-def iter_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
+def iter_rows(path: AnyPath, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
     """Rows of a Parquet file, a batch at a time, so memory stays flat whatever its size."""
     batches = parquet_file(path).iter_batches(batch_size=batch_size)
     while True:

@@ -15,6 +15,7 @@ from streamo_data.io import sha256_of
 from streamo_data.reasons import reason_key, validation_messages
 from streamo_data.release import read_manifest
 from streamo_data.schema import StreamingSample
+from streamo_data.storage import AnyPath, relative_name
 from streamo_data.tables import iter_rows
 
 
@@ -33,7 +34,7 @@ class ValidationReport:
         self.examples.setdefault(reason, example)
 
 
-def validate_release(release_dir: Path) -> ValidationReport:
+def validate_release(release_dir: AnyPath) -> ValidationReport:
     report = ValidationReport()
     manifest = read_manifest(release_dir)
     seen: set[str] = set()
@@ -76,8 +77,8 @@ def validate_release(release_dir: Path) -> ValidationReport:
     return report
 
 
-def unlisted_files(release_dir: Path, listed: set[str]) -> list[str]:
+def unlisted_files(release_dir: AnyPath, listed: set[str]) -> list[str]:
     """Parquet files under ``data/`` that the manifest does not name: the card's globs would load them."""
     data = release_dir / "data"
-    found = (p.relative_to(release_dir).as_posix() for p in data.rglob("*.parquet")) if data.is_dir() else ()
+    found = (relative_name(p, release_dir) for p in data.rglob("*.parquet")) if data.is_dir() else ()
     return sorted(path for path in found if path not in listed)

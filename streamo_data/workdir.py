@@ -28,19 +28,20 @@ import pyarrow.compute as pc
 from streamo_data.errors import UserError
 from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, VIDEOS
 from streamo_data.schema import METADATA_BACKEND
+from streamo_data.storage import AnyPath, location, resolved
 from streamo_data.tables import EVENT_FEATURES, VIDEO_FEATURES, read_table
 
 EVENT_ORDER = [("video_id", "ascending"), ("start_s", "ascending"), ("end_s", "ascending"),
                ("event_id", "ascending")]
 
 
-def ingested_from(work_dir: Path) -> Path | None:
+def ingested_from(work_dir: AnyPath) -> AnyPath | None:
     """The videos folder recorded in ``ingest.json``, or None when the work directory has none."""
     manifest = work_dir / INGEST_MANIFEST
     if not manifest.exists():
         return None
     try:
-        return Path(json.loads(manifest.read_text(encoding="utf-8"))["video_dir"])
+        return location(json.loads(manifest.read_text(encoding="utf-8"))["video_dir"])
     except (ValueError, KeyError, TypeError) as error:
         raise UserError(f"{manifest}: not an ingest record ({error})") from error
 
@@ -50,7 +51,7 @@ def check_ingest_target(work_dir: Path, video_dir: Path, replace: bool) -> None:
     if replace:
         return
     previous = ingested_from(work_dir)
-    if previous is not None and previous != video_dir.resolve():
+    if previous is not None and previous != resolved(video_dir):
         raise UserError(f"{work_dir} holds videos ingested from {previous}: ingesting {video_dir} would replace"
                         f" its {VIDEOS} and leave the events of those videos without one; use another --out,"
                         " or --replace to start it over")
@@ -69,7 +70,7 @@ def orphaned_events(work_dir: Path) -> int:
     return int(pc.sum(pc.invert(pc.is_in(events, value_set=videos))).as_py() or 0)
 
 
-def _existing(path: Path, schema: pa.Schema) -> pa.Table | None:
+def _existing(path: AnyPath, schema: pa.Schema) -> pa.Table | None:
     if not path.exists():
         return None
     table = read_table(path)
@@ -79,7 +80,7 @@ def _existing(path: Path, schema: pa.Schema) -> pa.Table | None:
         raise UserError(f"{path}: its columns are not those of a work directory's {path.name} ({error})") from error
 
 
-def merge_recipe_output(work_dir: Path, source: str, events: pa.Table, videos: Iterable[dict[str, Any]],
+def merge_recipe_output(work_dir: AnyPath, source: str, events: pa.Table, videos: Iterable[dict[str, Any]],
                         fps: float, video_dir: Path | None, replace: bool) -> tuple[pa.Table, pa.Table]:
     """The events and videos tables a recipe writes into ``work_dir``, merged by the rules above.
 
@@ -95,7 +96,7 @@ def merge_recipe_output(work_dir: Path, source: str, events: pa.Table, videos: I
             raise UserError(f"{work_dir} holds videos sampled at {shown} fps and this recipe would add videos at"
                             f" {fps:g} fps: pass --fps {rates[0]:g}, use another --out, or --replace")
         previous = ingested_from(work_dir)
-        if video_dir is not None and previous is not None and previous != video_dir.resolve():
+        if video_dir is not None and previous is not None and previous != resolved(video_dir):
             raise UserError(f"{work_dir} was ingested from {previous}, not from --videos {video_dir}: use another"
                             " --out, or --replace")
     if old_events is not None:

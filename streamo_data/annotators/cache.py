@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from streamo_data.io import write_text_atomic
+from streamo_data.storage import AnyPath
 
 
 def request_key(request: dict[str, Any], endpoint: str) -> str:
@@ -25,10 +25,10 @@ def request_key(request: dict[str, Any], endpoint: str) -> str:
 
 
 class RequestCache:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: AnyPath) -> None:
         self.directory = directory
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str) -> AnyPath:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:

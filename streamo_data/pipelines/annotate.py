@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from streamo_data.storage import StoragePath, location
 from streamo_data.annotators.cache import RequestCache, request_key
 from streamo_data.annotators.client import ClientSettings, LLMClient, Usage, api_key_from_env, estimate_tokens
 from streamo_data.annotators.llm import LLMAnnotator, dump_rejects
@@ -57,7 +58,7 @@ class AnnotateOptions(BaseModel):
     prompts: Path | None = None
     window_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     actors: int = Field(default=2, ge=1)
-    cache_dir: Path | None = None
+    cache_dir: StoragePath | None = None
     narration_window_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     narration_step_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     min_span_iou: float = Field(default=0.5, gt=0, le=1, allow_inf_nan=False)
@@ -192,7 +193,7 @@ class AnnotatorActor:
     def __init__(self, options: dict[str, Any], prompts: dict[str, PromptTemplate], work_dir: str,
                  video_dir: str) -> None:
         self.options = AnnotateOptions.model_validate(options)
-        self.prompts, self.work_dir, self.video_dir = prompts, Path(work_dir), Path(video_dir)
+        self.prompts, self.work_dir, self.video_dir = prompts, location(work_dir), Path(video_dir)
         self.loop = asyncio.new_event_loop()
         self.turn = threading.Lock()  # one batch at a time on the loop, whichever thread Ray calls from
         self.annotator: Annotator | None = None

@@ -44,6 +44,8 @@ from streamo_data import __version__
 from streamo_data.annotators.client import ClientSettings
 from streamo_data.errors import UserError
 from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.storage import AnyPath, StoragePath, file_stamp, is_remote, is_url, location, make_dirs, move, \
+    remove_tree
 from streamo_data.pipelines.annotate import AnnotateOptions, AnnotateReport, estimate, preflight, run_llm_annotation
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, run_ingest
@@ -51,7 +53,7 @@ from streamo_data.reasons import reason_key
 from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.release import ShardWriter, publish, validation_videos
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
-from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, to_row, write_rows
+from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, read_table, to_row, write_rows
 from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
 from streamo_data.tasks.base import visible_events
 
@@ -95,7 +97,7 @@ class AnnotatorConfig(BaseModel):
     def settings(self) -> ClientSettings:
         return self.options.settings
 
-    def with_cache(self, cache_dir: Path) -> AnnotateOptions:
+    def with_cache(self, cache_dir: AnyPath) -> AnnotateOptions:
         return self.options.model_copy(update={"cache_dir": cache_dir})
 
     def stamp(self, prompts: dict[str, Any]) -> dict[str, Any]:
@@ -115,8 +117,8 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=NAME)
     recipe: str | None = None
-    annotations: Path | None = None
-    videos: Path | None = None
+    annotations: StoragePath | None = None
+    videos: StoragePath | None = None
     path_template: str = "{key}.mp4"
     annotators: list[AnnotatorConfig] = Field(default_factory=list)
 
@@ -213,7 +215,10 @@ class MixtureConfig(BaseModel):
         raw = {key: value for key, value in raw.items() if not str(key).startswith("x-")}
 
         def local(value: str, where: str) -> str:
-            expanded = Path(expand_env(str(value), where))
+            text = expand_env(str(value), where)
+            if is_url(text):
+                return text
+            expanded = Path(text)
             return str(expanded if expanded.is_absolute() else (path.parent / expanded).resolve())
 
         for source in raw.get("sources") or []:
@@ -258,20 +263,19 @@ class MixtureConfig(BaseModel):
         return {task: quota.quota for task, quota in self.tasks.items()}
 
 
-def _file_stamp(path: Path | None) -> list[Any]:
+def _file_stamp(path: AnyPath | None) -> list[Any]:
     if path is None:
         return []
     if path.is_dir():
         return [str(path)]
-    stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
+    return file_stamp(path)
 
 
 # ---- stage 1: recipes ----------------------------------------------------------------------------------
 
 def recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     source = SourceConfig.model_validate(item["source"])
-    out = Path(item["out"])
+    out = location(item["out"])
     assert source.recipe is not None and source.annotations is not None  # recipe-less sources are ingested
     report = run_recipe(RECIPES[source.recipe](), source.annotations, out, videos=source.videos,
                         fps=item["fps"], path_template=source.path_template, source=source.name)
@@ -283,7 +287,7 @@ def recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     return [report.as_dict()]
 
 
-def _ingest_source(source: SourceConfig, out: Path, fps: float, stamp: dict[str, Any],
+def _ingest_source(source: SourceConfig, out: AnyPath, fps: float, stamp: dict[str, Any],
                    executor: Executor) -> dict[str, Any]:
     """A source that is only videos (the LLM annotators make its events): ingest the folder."""
     assert source.videos is not None
@@ -297,7 +301,7 @@ def _ingest_source(source: SourceConfig, out: Path, fps: float, stamp: dict[str,
     return report
 
 
-def run_sources(config: MixtureConfig, work_dir: Path, executor: Executor) -> dict[str, dict[str, Any]]:
+def run_sources(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> dict[str, dict[str, Any]]:
     """Run each source's recipe (or ingest) unless its inputs are unchanged since the last run."""
     reports: dict[str, dict[str, Any]] = {}
     todo = []
@@ -344,12 +348,12 @@ def annotator_stamp(source: SourceConfig, annotator: AnnotatorConfig, fps: float
     return {"source": source_stamp(source, fps), "annotator": annotator.stamp(prompts), "version": __version__}
 
 
-def _state_path(out: Path, annotator: str) -> Path:
+def _state_path(out: AnyPath, annotator: str) -> AnyPath:
     """``annotators/<name>/state.json``: the stamp, whether the run lost no request, and its report."""
     return out / "annotators" / annotator / "state.json"
 
 
-def _rewrite_events(out: Path, change: Any) -> int:
+def _rewrite_events(out: AnyPath, change: Any) -> int:
     """Apply ``change(row) -> row | None`` (None drops it) to the source's events; how many changed."""
     rows, changed = {}, 0
     for row in iter_rows(out / EVENTS):
@@ -363,13 +367,13 @@ def _rewrite_events(out: Path, change: Any) -> int:
     return changed
 
 
-def _drop_annotator_events(out: Path, source: str, keep: set[str]) -> int:
+def _drop_annotator_events(out: AnyPath, source: str, keep: set[str]) -> int:
     """Drop the events of this source's annotators not in ``keep`` (removed from the config, or about to
     run again with another model), and any generated event not yet renamed (a run killed before its rename)."""
 
     for folder in (out / "annotators").glob("*"):
         if folder.name not in keep:
-            shutil.rmtree(folder)
+            remove_tree(folder)
 
     def change(row: dict[str, Any]) -> dict[str, Any] | None:
         name = row["source"]
@@ -382,7 +386,7 @@ def _drop_annotator_events(out: Path, source: str, keep: set[str]) -> int:
     return _rewrite_events(out, change)
 
 
-def _claim_events(out: Path, owner: str) -> int:
+def _claim_events(out: AnyPath, owner: str) -> int:
     """Rename the events the annotator just made (``llm:<kind>[:<type>]``) to ``<source>:<annotator>
     [:<type>]``; their ids are content hashes over the source, so they are made again."""
 
@@ -401,7 +405,7 @@ def _annotate_error(where: str, error: Exception) -> UserError:
     return UserError(f"{where}: {error}")
 
 
-def run_annotators(config: MixtureConfig, work_dir: Path, executor: Executor) -> dict[str, dict[str, Any]]:
+def run_annotators(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> dict[str, dict[str, Any]]:
     """Every annotator of every source, in config order; one up to date with its stamp is skipped (and so
     sends nothing). Refuses, before anything is sent, a source with annotators and no videos on disk."""
     from streamo_data.annotators.client import RequestFailed
@@ -441,7 +445,7 @@ def run_annotators(config: MixtureConfig, work_dir: Path, executor: Executor) ->
             for suffix in ("rejects.jsonl", "report.json"):  # two annotators of one kind keep theirs apart
                 made = out / f"annotate_{annotator.kind}_{suffix}"
                 if made.exists():
-                    os.replace(made, state_path.parent / suffix)
+                    move(made, state_path.parent / suffix)
             reports[owner] = report.as_dict(options.settings)
             # a run that lost requests (not answered at all) runs again next time; cached replies cost nothing
             write_text_atomic(state_path, json.dumps({"stamp": stamp, "complete": report.usage.failed == 0,
@@ -449,7 +453,7 @@ def run_annotators(config: MixtureConfig, work_dir: Path, executor: Executor) ->
     return reports
 
 
-def annotator_stamps(config: MixtureConfig, work_dir: Path) -> list[Any]:
+def annotator_stamps(config: MixtureConfig, work_dir: AnyPath) -> list[Any]:
     return [json.loads(_state_path(work_dir / "sources" / s.name, a.name).read_text())["stamp"]
             for s in config.sources for a in s.annotators]
 
@@ -467,12 +471,12 @@ class SpendRow:
     note: str = ""
 
 
-def dry_run(config: MixtureConfig, work_dir: Path, executor: Executor) -> list[SpendRow]:
+def dry_run(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> list[SpendRow]:
     """Per source and stage, the requests, tokens and cost a build would spend; nothing is sent and no
     release is written. The recipes do run (into the work dir, as the build would: they send nothing),
     because the annotators' jobs depend on the videos and events they make. Estimates are upper bounds
     (see :func:`streamo_data.pipelines.annotate.estimate`); an annotator up to date sends nothing."""
-    work_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(work_dir)
     reports = run_sources(config, work_dir, executor)
     rows: list[SpendRow] = []
     for source in config.sources:
@@ -489,7 +493,7 @@ def dry_run(config: MixtureConfig, work_dir: Path, executor: Executor) -> list[S
     return rows
 
 
-def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConfig, out: Path,
+def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConfig, out: AnyPath,
            label: str) -> list[SpendRow]:
     """One row per request stage of one annotator (one for a single-request annotator)."""
     from streamo_data.annotators.prompts import PromptError
@@ -518,10 +522,9 @@ def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConf
 
 # ---- reading one batch of videos from every source -----------------------------------------------------
 
-def _in_range(path: Path, low: str, high: str) -> list[dict[str, Any]]:
+def _in_range(path: AnyPath, low: str, high: str) -> list[dict[str, Any]]:
     """Rows whose video_id lies in [low, high]; row-group statistics skip the rest of the file."""
-    table = pq.read_table(path, filters=[("video_id", ">=", low), ("video_id", "<=", high)])
-    return table.to_pylist()
+    return read_table(path, filters=[("video_id", ">=", low), ("video_id", "<=", high)]).to_pylist()
 
 
 def load_batch(source_dirs: list[str], low: str, high: str) -> list[tuple[VideoRecord, list[Event]]]:
@@ -530,9 +533,9 @@ def load_batch(source_dirs: list[str], low: str, high: str) -> list[tuple[VideoR
     videos: dict[str, VideoRecord] = {}
     events: dict[str, list[Event]] = defaultdict(list)
     for folder in source_dirs:
-        for row in _in_range(Path(folder) / "videos.parquet", low, high):
+        for row in _in_range(location(folder) / "videos.parquet", low, high):
             videos.setdefault(row["video_id"], from_row(VideoRecord, row))
-        for row in _in_range(Path(folder) / "events.parquet", low, high):
+        for row in _in_range(location(folder) / "events.parquet", low, high):
             events[row["video_id"]].append(from_row(Event, row))
     return [(videos[v], events.get(v, [])) for v in sorted(videos)]
 
@@ -593,11 +596,11 @@ class Plan:
     held_out: list[str]
     source_dirs: list[str]
 
-    def save(self, path: Path) -> None:
+    def save(self, path: AnyPath) -> None:
         write_text_atomic(path, json.dumps(self.__dict__, indent=1))
 
     @classmethod
-    def load(cls, path: Path) -> Plan:
+    def load(cls, path: AnyPath) -> Plan:
         data = json.loads(path.read_text())
         data["batches"] = [tuple(b) for b in data["batches"]]
         return cls(**data)
@@ -606,7 +609,7 @@ class Plan:
 def _all_video_ids(source_dirs: list[str]) -> list[str]:
     ids: set[str] = set()
     for folder in source_dirs:
-        ids.update(pq.read_table(Path(folder) / "videos.parquet", columns=["video_id"])["video_id"].to_pylist())
+        ids.update(read_table(location(folder) / "videos.parquet", columns=["video_id"])["video_id"].to_pylist())
     return sorted(ids)
 
 
@@ -651,7 +654,7 @@ def _held_in(held_out: list[str], low: str, high: str) -> list[str]:
 
 # ---- stage 3: parts ------------------------------------------------------------------------------------
 
-def part_path(parts_dir: Path, batch: int) -> Path:
+def part_path(parts_dir: AnyPath, batch: int) -> AnyPath:
     return parts_dir / f"part-{batch:06d}.parquet"
 
 
@@ -675,9 +678,10 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
                     rows.append({**to_row(sample), "split": split})
                     made[f"{task}|{sample.source}"] += 1
     table = pa.Table.from_pylist(rows, schema=PART_SCHEMA)
-    write_atomic(Path(item["part"]), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    part = location(item["part"])
+    write_atomic(part, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     summary = {"batch": item["batch"], "made": dict(made), "rejects": dict(rejects)}
-    write_text_atomic(Path(item["part"]).with_suffix(".json"), json.dumps(summary))
+    write_text_atomic(part.with_suffix(".json"), json.dumps(summary))
     return [summary]
 
 
@@ -695,22 +699,22 @@ class MixtureResult:
     annotators: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def run_mixture(config: MixtureConfig, work_dir: Path, out_dir: Path, executor: Executor) -> MixtureResult:
+def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, executor: Executor) -> MixtureResult:
     require_videos(config)  # before any work: a build that cannot annotate would build without those events
-    work_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(work_dir)
     sources = run_sources(config, work_dir, executor)
     annotations = run_annotators(config, work_dir, executor)
     source_dirs = [str(work_dir / "sources" / s.name) for s in config.sources]
-    stamps = [json.loads((Path(d) / "stamp.json").read_text()) for d in source_dirs]
+    stamps = [json.loads((location(d) / "stamp.json").read_text()) for d in source_dirs]
     stamp = stable_id(config.stamp_fields(), stamps, annotator_stamps(config, work_dir), __version__)
 
     plan_file, parts_dir = work_dir / "plan.json", work_dir / "parts"
     plan = Plan.load(plan_file) if plan_file.exists() else None
     if plan is None or plan.stamp != stamp:
-        shutil.rmtree(parts_dir, ignore_errors=True)  # parts of another plan must never mix with this one
+        remove_tree(parts_dir)  # parts of another plan must never mix with this one
         plan = make_plan(config, source_dirs, stamp, executor)
         plan.save(plan_file)
-    parts_dir.mkdir(exist_ok=True)
+    make_dirs(parts_dir)
 
     tasks = {task: quota.sources for task, quota in config.tasks.items()}
     items, resumed = [], 0
@@ -735,7 +739,7 @@ def run_mixture(config: MixtureConfig, work_dir: Path, out_dir: Path, executor: 
         summary = json.loads(part_path(parts_dir, k).with_suffix(".json").read_text())
         result.made.update(summary["made"])
         result.rejects.update(summary["rejects"])
-        table = pq.read_table(part_path(parts_dir, k))
+        table = read_table(part_path(parts_dir, k))
         if not table.num_rows:
             continue
         ids = [int(s, 16) for s in table["sample_id"].to_pylist()]

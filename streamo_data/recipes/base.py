@@ -24,6 +24,7 @@ from streamo_data.errors import UserError
 from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.moments import with_moments
 from streamo_data.reasons import validation_messages
+from streamo_data.storage import AnyPath, make_dirs, resolved
 from streamo_data.schema import METADATA_BACKEND, Event, EventKind, Provenance, VideoRecord, VideoStatus
 from streamo_data.tables import EVENT_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
@@ -197,7 +198,8 @@ class VideoCatalogue:
                 raise UserError(f"{source}: not an ingest videos.parquet ({error})") from error
         if suffix == ".csv":
             try:
-                frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding=ENCODING)
+                with source.open("rb") as handle:  # a local file or an object, the same way
+                    frame = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding=ENCODING)
             except UnicodeDecodeError as error:
                 raise not_utf8(source, error) from error
             except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
@@ -234,7 +236,7 @@ class VideoCatalogue:
             record = probe_video(folder, relative, fps, backends)
             if record.status is VideoStatus.OK:
                 entries.append(CatalogueEntry(relative, record.duration_s, record))  # type: ignore[arg-type]
-        return cls(by_name(entries), root=folder.resolve())
+        return cls(by_name(entries), root=resolved(folder))
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -292,7 +294,7 @@ def nothing_written(annotations: Path, report: RecipeReport) -> str:
 
 
 def run_recipe(
-    recipe: Recipe, annotations: Path, out_dir: Path, *, videos: Path | None = None, fps: float = 1.0,
+    recipe: Recipe, annotations: AnyPath, out_dir: AnyPath, *, videos: AnyPath | None = None, fps: float = 1.0,
     path_template: str = "{key}.mp4", source: str | None = None, replace: bool = False,
 ) -> RecipeReport:
     """Parse, check and write ``events.parquet`` (sorted by video, in row groups), ``videos.parquet``,
@@ -365,7 +367,7 @@ def run_recipe(
 
     events, video_table = merge_recipe_output(out_dir, report.recipe, events, video_rows.values(), fps,
                                               catalogue.root, replace)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     # videos first: a crash between the two leaves a video without events, never events without a video
     write_atomic(out_dir / "videos.parquet", lambda tmp: pq.write_table(video_table, tmp, compression="zstd"))
     write_atomic(out_dir / "events.parquet", lambda tmp: pq.write_table(

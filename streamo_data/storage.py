@@ -1,0 +1,145 @@
+"""Where work lives: a local folder or any filesystem fsspec knows (``s3://``, ``gs://``, ...), chosen
+by the path alone.
+
+A local path stays a plain :class:`pathlib.Path`, so nothing changes for a single machine. A URL becomes
+a :class:`upath.UPath`, which answers the same calls (``/``, ``exists``, ``read_text``, ``open``,
+``iterdir``, ``glob``) through fsspec. What pathlib cannot do remotely is here, once: atomic writes,
+removing a tree, moving a file, a file's stamp, and handing a path to pyarrow.
+
+Credentials and endpoints come from the environment that fsspec's backend reads itself (for S3:
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, or an instance role); they are
+never part of a path, so no message or file of ours can show them. On a cluster every node needs them
+in its own environment: workers open the work directory themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeAlias
+
+from pydantic import BeforeValidator, PlainSerializer
+from upath import UPath
+
+AnyPath: TypeAlias = Path | UPath
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(text: str | os.PathLike[str]) -> bool:
+    return bool(_URL.match(str(text))) and not str(text).startswith("file://")
+
+
+def location(text: str | os.PathLike[str]) -> AnyPath:
+    """A path from a command line, a config or a Ray item: a URL on another filesystem, else local."""
+    if isinstance(text, UPath) and is_remote(text):
+        return text
+    raw = str(text)
+    if is_url(raw):
+        if "@" in raw.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError("credentials do not belong in a path: set them in the environment"
+                             " (e.g. AWS_ACCESS_KEY_ID) on every node")
+        return UPath(raw)
+    return Path(raw.removeprefix("file://"))
+
+
+def _location_of(value: Any) -> AnyPath:
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError(f"not a path: {value!r}")
+    return location(value)
+
+
+# A pydantic field holding a path on any filesystem (pydantic's Path would turn ``s3://b/k`` into ``s3:/b/k``).
+StoragePath = Annotated[Any, BeforeValidator(_location_of), PlainSerializer(str, return_type=str)]
+
+
+def is_remote(path: AnyPath) -> bool:
+    return isinstance(path, UPath) and not isinstance(path, Path)
+
+
+def resolved(path: AnyPath) -> AnyPath:
+    """An absolute local path (what a record of where things came from should hold); a URL as it is."""
+    return path if is_remote(path) else Path(path).resolve()
+
+
+def arrow_source(path: AnyPath) -> tuple[str, Any]:
+    """``(path, filesystem)`` for pyarrow: its own local filesystem, or the fsspec one of a URL."""
+    if is_remote(path):
+        return path.path, path.fs  # type: ignore[union-attr]
+    return str(path), None
+
+
+@contextmanager
+def uploaded_on_success(target: AnyPath) -> Iterator[Path]:
+    """A local temporary file that is uploaded as ``target`` when the block ends without an error: one
+    upload, and an object store shows an object only once its upload is complete, so a reader or a
+    crash never sees half a file (:func:`streamo_data.io.atomic_path` is the local twin)."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        target.fs.put_file(temporary, target.path)  # type: ignore[union-attr]
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def put(local: Path, target: AnyPath) -> None:
+    """Move a finished local file to ``target``: a rename on the same disk, an upload to an object store."""
+    if not is_remote(target):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(local, target)
+        return
+    target.fs.put_file(str(local), target.path)  # type: ignore[union-attr]
+    local.unlink()
+
+
+def relative_name(path: AnyPath, root: AnyPath) -> str:
+    """``path`` below ``root`` as a POSIX string, on any filesystem."""
+    if not is_remote(path):
+        return Path(path).relative_to(root).as_posix()
+    return path.path.removeprefix(root.path.rstrip("/") + "/")  # type: ignore[union-attr]
+
+
+def remove_tree(path: AnyPath) -> None:
+    """Remove a folder and everything under it; nothing when it is not there."""
+    if not is_remote(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    if path.exists():
+        path.fs.rm(path.path, recursive=True)  # type: ignore[union-attr]
+
+
+def move(source: AnyPath, target: AnyPath) -> None:
+    """``os.replace`` locally; a copy and a delete on an object store (which has no rename)."""
+    if not is_remote(source) and not is_remote(target):
+        os.replace(source, target)
+        return
+    source.fs.mv(source.path, target.path)  # type: ignore[union-attr]
+
+
+def make_dirs(path: AnyPath) -> None:
+    """A folder and its parents. An object store has no folders (a prefix exists once it holds an
+    object), so there only its bucket is made when missing."""
+    if not is_remote(path):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return
+    bucket = path.path.split("/", 1)[0]  # type: ignore[union-attr]
+    if not path.fs.exists(bucket):  # type: ignore[union-attr]
+        path.fs.mkdir(bucket)  # type: ignore[union-attr]
+
+
+def file_stamp(path: AnyPath) -> list[Any]:
+    """What a cached result of reading ``path`` depends on: size and modification time locally; size and
+    the object's ETag (its content hash for a single upload) on an object store."""
+    if not is_remote(path):
+        stat = Path(path).stat()
+        return [str(path), stat.st_size, stat.st_mtime_ns]
+    info = path.fs.info(path.path)  # type: ignore[union-attr]
+    return [str(path), info.get("size"), info.get("ETag") or info.get("etag") or info.get("md5Hash")
+            or info.get("mtime")]
