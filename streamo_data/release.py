@@ -13,7 +13,6 @@ with no extra arguments, because the card's YAML ``configs`` name every file)::
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 from collections import defaultdict

@@ -35,6 +35,11 @@ def is_url(text: str | os.PathLike[str]) -> bool:
     return bool(_URL.match(str(text))) and not str(text).startswith("file://")
 
 
+def redacted(text: str) -> str:
+    """``text`` with any ``user:password@`` of a URL replaced, for messages."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@", r"\1***@", text)
+
+
 def location(text: str | os.PathLike[str]) -> AnyPath:
     """A path from a command line, a config or a Ray item: a URL on another filesystem, else local."""
     if isinstance(text, UPath) and is_remote(text):
@@ -143,3 +148,17 @@ def file_stamp(path: AnyPath) -> list[Any]:
     info = path.fs.info(path.path)  # type: ignore[union-attr]
     return [str(path), info.get("size"), info.get("ETag") or info.get("etag") or info.get("md5Hash")
             or info.get("mtime")]
+
+
+_STORAGE_MODULES = ("botocore", "aiobotocore", "s3fs", "gcsfs", "adlfs", "google", "fsspec")
+
+
+def storage_failure(error: BaseException) -> str | None:
+    """One line for an error raised by an object store's client (no credentials, endpoint unreachable,
+    access denied, bucket missing), or None for any other error. Their messages name the operation and
+    the bucket or endpoint, never a secret key."""
+    for cause in (error, error.__cause__, error.__context__):
+        module = type(cause).__module__ if cause is not None else ""
+        if module.split(".")[0] in _STORAGE_MODULES:
+            return f"object storage: {type(cause).__name__}: {cause}"
+    return None

@@ -20,6 +20,7 @@ from streamo_data.pipelines.runner import Executor
 
 if TYPE_CHECKING:  # the stages pull in datasets and pyarrow: imported by the commands that run them
     from streamo_data.pipelines.stages import StageSummary
+    from streamo_data.storage import AnyPath
 
 # Logs (CI, `make`, redirected output) get a width that fits the tables; a terminal keeps its own.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -48,6 +49,11 @@ def _reporting_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except UserError as error:
             fail(str(error))
         except Exception as error:
+            from streamo_data.storage import storage_failure
+
+            failure = storage_failure(error)
+            if failure is not None:
+                fail(failure)
             arrow = sys.modules.get("pyarrow")  # not imported here: `streamo --help` stays fast
             if arrow is not None and isinstance(error, arrow.ArrowInvalid):  # damaged Parquet no helper named
                 fail(f"unreadable Parquet data: {error}")
@@ -66,6 +72,22 @@ def report_user_errors(app: typer.Typer) -> None:
     for group in app.registered_groups:
         if group.typer_instance is not None:
             report_user_errors(group.typer_instance)
+
+
+def storage_path(text: str, what: str, must_exist: bool = False, folder: bool = False) -> AnyPath:
+    """A command-line path on any filesystem (``s3://...`` or local), refused with one line when it is not
+    usable: typer's own Path type would turn ``s3://b/k`` into ``s3:/b/k``."""
+    from streamo_data.storage import location, redacted
+
+    try:
+        path = location(text)
+    except ValueError as error:
+        raise UserError(f"{what} {redacted(text)}: {error}") from error
+    if must_exist and not path.exists():
+        raise UserError(f"{what} {text} does not exist")
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{what} {text} is a file, not a folder")
+    return path
 
 
 def positive(option: str, value: float) -> float:

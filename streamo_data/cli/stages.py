@@ -21,12 +21,14 @@ from streamo_data.cli.common import (
     make_executor,
     positive,
     print_summary,
+    storage_path,
 )
 from streamo_data.errors import UserError
 
 if TYPE_CHECKING:
     from streamo_data.pipelines.mixture import MixtureConfig
     from streamo_data.pipelines.runner import Executor
+    from streamo_data.storage import AnyPath
 
 app = typer.Typer()
 
@@ -119,11 +121,13 @@ def recipe(
 
 @app.command()
 def build(
-    work_dir: Annotated[Path | None, typer.Argument(help="Work directory (ingest/annotate output, or the"
-                                                         " mixture's working files).")] = None,
+    work_dir: Annotated[str | None, typer.Argument(help="Work directory (ingest/annotate output, or the"
+                                                        " mixture's working files); a local path or a URL"
+                                                        " (s3://bucket/work).")] = None,
     config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="A mixture config, e.g."
                                                 " pipelines/streamo_instruct.yaml: builds the whole release.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Release directory (with --config).")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Release directory (with --config); a local path"
+                                            " or a URL.")] = None,
     tasks: Annotated[str, typer.Option(help="Comma-separated task names (without --config).")]
     = "temporal_grounding,dense_captioning",
     seed: int = 0,
@@ -138,11 +142,13 @@ def build(
 
     Without --config: WORK_DIR's events -> samples.parquet (then `streamo release`). With --config: every
     source's recipe, the seeded per-task quotas, and the release, resumable after a crash."""
+    work = storage_path(work_dir, "WORK_DIR", folder=True) if work_dir is not None else None
+    release_dir = storage_path(out, "--out", folder=True) if out is not None else None
     if config is None:
         task_list = _task_list(tasks)
-        if work_dir is None:
+        if work is None:
             raise UserError("give a WORK_DIR, or --config")
-        if not (work_dir / "videos.parquet").exists():
+        if not (work / "videos.parquet").exists():
             raise UserError(f"{work_dir} has no videos.parquet: run `streamo ingest` or `streamo recipe` into it"
                             " first")
     runner = make_executor(executor, address, num_cpus)
@@ -153,11 +159,11 @@ def build(
             mixture = MixtureConfig.load(config)
         except (ValueError, OSError) as error:
             raise UserError(f"{config}: {error}") from error
-        work = work_dir or Path("work") / mixture.name
+        work = work or Path("work") / mixture.name
         if dry_run:
             _print_spend(mixture, work, runner)
             return
-        release_dir = out or Path("releases") / mixture.name
+        release_dir = release_dir or Path("releases") / mixture.name
         result = run_mixture(mixture, work, release_dir, runner)
         table = Table(title=f"{mixture.name}: {result.manifest.num_samples} samples -> {release_dir}")
         for column in ("task", "target", "candidates", "built"):
@@ -175,12 +181,12 @@ def build(
         return
     from streamo_data.pipelines.stages import run_build
 
-    assert work_dir is not None  # checked above, before the executor started
-    summary = run_build(work_dir, task_list, seed, runner)
-    print_summary(f"build -> {work_dir / 'samples.parquet'}", summary)
+    assert work is not None  # checked above, before the executor started
+    summary = run_build(work, task_list, seed, runner)
+    print_summary(f"build -> {work / 'samples.parquet'}", summary)
 
 
-def _print_spend(mixture: MixtureConfig, work: Path, runner: Executor) -> None:
+def _print_spend(mixture: MixtureConfig, work: AnyPath, runner: Executor) -> None:
     """--dry-run: the bill before it is run, and which sources cannot be annotated at all."""
     from streamo_data.pipelines.mixture import dry_run, lacking_videos
 
@@ -217,8 +223,8 @@ def _task_list(tasks: str) -> list[str]:
 
 @app.command()
 def release(
-    work_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
-    out: Annotated[Path, typer.Option("--out", help="Release directory.")],
+    work_dir: Annotated[str, typer.Argument(help="A work directory holding samples.parquet (path or URL).")],
+    out: Annotated[str, typer.Option("--out", help="Release directory (path or URL).")],
     name: str = "streamo-instruct",
     validation_fraction: float = 0.1,
     rows_per_shard: int = 50_000,
@@ -228,19 +234,22 @@ def release(
     from streamo_data.pipelines.stages import SAMPLES
     from streamo_data.release import write_release
 
-    samples = work_dir / SAMPLES
+    samples = storage_path(work_dir, "WORK_DIR", must_exist=True, folder=True) / SAMPLES
+    release_dir = storage_path(out, "--out", folder=True)
     if not samples.exists():
         raise UserError(f"{samples} does not exist: run `streamo build` (or `streamo convert raw-to-samples`)")
-    manifest = write_release(samples, out, name=name, validation_fraction=validation_fraction,
+    manifest = write_release(samples, release_dir, name=name, validation_fraction=validation_fraction,
                              rows_per_shard=rows_per_shard, seed=seed)
     console.print(f"release: {out} ({manifest.num_samples} samples, {len(manifest.shards)} shards)")
 
 
 @app.command()
-def validate(release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)]) -> None:
+def validate(release: Annotated[str, typer.Argument(metavar="RELEASE_DIR", help="A release folder, local or a URL"
+                                                    " (s3://bucket/release): checked where it is.")]) -> None:
     """Re-check every row against the models; exit 1 with a count per reason if anything is invalid."""
     from streamo_data.validate import validate_release
 
+    release_dir = storage_path(release, "RELEASE_DIR", must_exist=True, folder=True)
     report = validate_release(release_dir)
     if report.ok:
         console.print(f"[green]valid[/green]: {report.rows} rows in {release_dir}")
@@ -284,7 +293,7 @@ def _without_target(row: list[str], stats: dict) -> list[str]:
 
 @app.command()
 def stats(
-    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    release: Annotated[str, typer.Argument(metavar="RELEASE_DIR", help="A release folder, local or a URL.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Samples per task and split, the share of each state, and responses per sample, and the task shares,
@@ -292,7 +301,7 @@ def stats(
     from streamo_data.cli.audit import fidelity_table
     from streamo_data.stats import release_stats
 
-    result = release_stats(release_dir)
+    result = release_stats(storage_path(release, "RELEASE_DIR", must_exist=True, folder=True))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

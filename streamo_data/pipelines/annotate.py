@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from streamo_data.storage import StoragePath, location
 from streamo_data.annotators.cache import RequestCache, request_key
 from streamo_data.annotators.client import ClientSettings, LLMClient, Usage, api_key_from_env, estimate_tokens
 from streamo_data.annotators.llm import LLMAnnotator, dump_rejects
@@ -36,6 +35,7 @@ from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, ensure_ray, progress_bar
 from streamo_data.pipelines.stages import EVENTS, VIDEOS, video_root
 from streamo_data.schema import METADATA_BACKEND, Event, VideoRecord, VideoStatus
+from streamo_data.storage import StoragePath, location
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.video.backends import available_backends
 

@@ -27,7 +27,6 @@ import bisect
 import json
 import os
 import re
-import shutil
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,15 +43,24 @@ from streamo_data import __version__
 from streamo_data.annotators.client import ClientSettings
 from streamo_data.errors import UserError
 from streamo_data.io import write_atomic, write_text_atomic
-from streamo_data.storage import AnyPath, StoragePath, file_stamp, is_remote, is_url, location, make_dirs, move, \
-    remove_tree
 from streamo_data.pipelines.annotate import AnnotateOptions, AnnotateReport, estimate, preflight, run_llm_annotation
-from streamo_data.pipelines.runner import Executor, run_stage
+from streamo_data.pipelines.runner import Executor, run_stage, worker_node
 from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, run_ingest
 from streamo_data.reasons import reason_key
 from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.release import ShardWriter, publish, validation_videos
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
+from streamo_data.storage import (
+    AnyPath,
+    StoragePath,
+    file_stamp,
+    is_url,
+    location,
+    make_dirs,
+    move,
+    redacted,
+    remove_tree,
+)
 from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, read_table, to_row, write_rows
 from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
 from streamo_data.tasks.base import visible_events
@@ -217,6 +225,10 @@ class MixtureConfig(BaseModel):
         def local(value: str, where: str) -> str:
             text = expand_env(str(value), where)
             if is_url(text):
+                try:
+                    location(text)
+                except ValueError as error:  # said here, before pydantic would quote the URL
+                    raise ValueError(f"{where}: {redacted(text)}: {error}") from None
                 return text
             expanded = Path(text)
             return str(expanded if expanded.is_absolute() else (path.parent / expanded).resolve())
@@ -582,7 +594,7 @@ def plan_item(item: dict[str, Any]) -> list[dict[str, Any]]:
             for candidate in BUILDERS[task]().candidates(video, _allowed(events, sources)):
                 entry["hashes"].append(candidate_hash(item["seed"], candidate.key))
                 entry["videos"].append(rank)
-    return [{"batch": item["batch"], "tasks": found}]
+    return [{"batch": item["batch"], "tasks": found, "node": worker_node()}]
 
 
 @dataclass
@@ -595,6 +607,7 @@ class Plan:
     candidates: dict[str, int]
     held_out: list[str]
     source_dirs: list[str]
+    nodes: dict[str, int] = field(default_factory=dict)  # batches planned per Ray node
 
     def save(self, path: AnyPath) -> None:
         write_text_atomic(path, json.dumps(self.__dict__, indent=1))
@@ -626,7 +639,9 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
     # 16 bytes a candidate (its hash and its video's), not Python ints
     hashes: dict[str, list[np.ndarray]] = defaultdict(list)
     videos: dict[str, list[np.ndarray]] = defaultdict(list)
+    nodes: Counter[str] = Counter()
     for result in run_stage(plan_item, items, executor, "plan"):
+        nodes[result["node"]] += 1
         for task, entry in result["tasks"].items():
             hashes[task].append(np.array(entry["hashes"], dtype=np.uint64))
             videos[task].append(np.array(entry["videos"], dtype=np.uint64))
@@ -645,7 +660,7 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
         chosen_videos[task] = {id_of_rank[int(r)] for r in ranks}
     held_out = validation_videos(chosen_videos, config.validation_fraction, config.seed)
     return Plan(stamp=stamp, batches=batches, thresholds=thresholds, candidates=candidates,
-                held_out=sorted(held_out), source_dirs=source_dirs)
+                held_out=sorted(held_out), source_dirs=source_dirs, nodes=dict(nodes))
 
 
 def _held_in(held_out: list[str], low: str, high: str) -> list[str]:
@@ -680,7 +695,7 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     table = pa.Table.from_pylist(rows, schema=PART_SCHEMA)
     part = location(item["part"])
     write_atomic(part, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-    summary = {"batch": item["batch"], "made": dict(made), "rejects": dict(rejects)}
+    summary = {"batch": item["batch"], "made": dict(made), "rejects": dict(rejects), "node": worker_node()}
     write_text_atomic(part.with_suffix(".json"), json.dumps(summary))
     return [summary]
 
@@ -697,6 +712,7 @@ class MixtureResult:
     duplicates: int = 0
     resumed_batches: int = 0
     annotators: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nodes: Counter[str] = field(default_factory=Counter)  # part files built per Ray node
 
 
 def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, executor: Executor) -> MixtureResult:
@@ -738,6 +754,7 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
     for k in range(len(plan.batches)):
         summary = json.loads(part_path(parts_dir, k).with_suffix(".json").read_text())
         result.made.update(summary["made"])
+        result.nodes[summary.get("node", "local")] += 1
         result.rejects.update(summary["rejects"])
         table = read_table(part_path(parts_dir, k))
         if not table.num_rows:
@@ -758,7 +775,7 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
     write_text_atomic(work_dir / "build_report.json", json.dumps({
         "candidates": plan.candidates, "made": dict(result.made), "rejects": dict(result.rejects),
         "duplicates": result.duplicates, "samples": total, "targets": config.targets,
-        "annotators": annotations}, indent=2))
+        "annotators": annotations, "nodes": {"plan": plan.nodes, "build": dict(result.nodes)}}, indent=2))
     return result
 
 

@@ -56,6 +56,19 @@ def progress_bar(transient: bool = False) -> Progress:
     )
 
 
+def worker_node() -> str:
+    """The Ray node this code runs on (its node id), or ``local`` outside Ray: stages record it so a
+    cluster run shows which nodes did the work."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except ImportError:  # pragma: no cover - ray is a dependency
+        pass
+    return "local"
+
+
 def ensure_ray(executor: Executor) -> None:
     """Connect to the cluster at ``executor.address``, or start a local Ray private to this run (see
     :mod:`streamo_data.pipelines.local_ray`); either way Ray's own console output stays quiet."""

@@ -24,8 +24,8 @@ from streamo_data.errors import UserError
 from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.moments import with_moments
 from streamo_data.reasons import validation_messages
-from streamo_data.storage import AnyPath, make_dirs, resolved
 from streamo_data.schema import METADATA_BACKEND, Event, EventKind, Provenance, VideoRecord, VideoStatus
+from streamo_data.storage import AnyPath, make_dirs, resolved
 from streamo_data.tables import EVENT_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
 from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for, video_stem
