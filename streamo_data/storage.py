@@ -63,6 +63,17 @@ def _location_of(value: Any) -> AnyPath:
 StoragePath = Annotated[Any, BeforeValidator(_location_of), PlainSerializer(str, return_type=str)]
 
 
+def local_videos(path: AnyPath, what: str) -> Path:
+    """A videos folder as a local path: decoding reads files by path, so videos on object storage must
+    be mounted (NFS, a FUSE-mounted bucket) on every node rather than named by URL."""
+    if is_remote(path):
+        from streamo_data.errors import UserError
+
+        raise UserError(f"{what} {path}: videos are decoded from a folder every node mounts, not from object"
+                        " storage; mount it (e.g. a FUSE-mounted bucket) and give its local path")
+    return Path(path)
+
+
 def is_remote(path: AnyPath) -> bool:
     return isinstance(path, UPath) and not isinstance(path, Path)
 

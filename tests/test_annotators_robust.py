@@ -173,12 +173,13 @@ def test_a_corrupt_cache_entry_is_a_miss_and_is_rewritten(work: Path, stub: Stub
 
 # ---- 5. the RPM limit holds across retries and actors ---------------------------------------------------------
 def assert_within_rpm(arrivals: list[float], rpm: float, burst: int) -> None:
-    """Every stretch of requests fits ``burst`` plus the rate times its length (a small slack for clocks)."""
+    """Every stretch of requests fits ``burst`` plus the rate times its length, with a quarter second of slack:
+    times are taken where requests arrive, and on a loaded machine requests sent apart can arrive together."""
     rate = rpm / 60.0
     arrivals = sorted(arrivals)
     for i, first in enumerate(arrivals):
         for j in range(i, len(arrivals)):
-            assert j - i + 1 <= burst + rate * (arrivals[j] - first) + 0.1 * rate + 1e-9, (
+            assert j - i + 1 <= burst + rate * (arrivals[j] - first + 0.25) + 1e-9, (
                 f"{j - i + 1} requests in {arrivals[j] - first:.3f}s at rpm {rpm}")
 
 

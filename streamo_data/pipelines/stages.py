@@ -19,6 +19,7 @@ from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reasons import reason_key
 from streamo_data.schema import Event, StreamingSample, VideoRecord, VideoStatus
+from streamo_data.storage import local_videos, make_dirs
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.tasks import BUILDERS, build_all
 from streamo_data.video.backends import DecodeError, available_backends
@@ -57,8 +58,8 @@ def ingest_item(item: dict[str, Any]) -> list[dict[str, Any]]:
 
 def run_ingest(video_dir: Path, work_dir: Path, fps: float, executor: Executor, backend: str = "decord",
                force: bool = False) -> StageSummary:
-    video_dir = video_dir.resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
+    video_dir = local_videos(video_dir, "videos").resolve()
+    make_dirs(work_dir)
     manifest = work_dir / INGEST_MANIFEST
     previous = json.loads(manifest.read_text()) if manifest.exists() else {}
     same_setup = previous.get("video_dir") == str(video_dir) and previous.get("fps") == fps

@@ -25,7 +25,7 @@ from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.moments import with_moments
 from streamo_data.reasons import validation_messages
 from streamo_data.schema import METADATA_BACKEND, Event, EventKind, Provenance, VideoRecord, VideoStatus
-from streamo_data.storage import AnyPath, make_dirs, resolved
+from streamo_data.storage import AnyPath, local_videos, make_dirs, resolved
 from streamo_data.tables import EVENT_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
 from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for, video_stem
@@ -232,6 +232,7 @@ class VideoCatalogue:
     def _from_folder(cls, folder: Path, fps: float) -> VideoCatalogue:
         backends = available_backends()
         entries = []
+        folder = local_videos(folder, "--videos")
         for relative in find_videos(folder):
             record = probe_video(folder, relative, fps, backends)
             if record.status is VideoStatus.OK:
