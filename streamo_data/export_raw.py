@@ -37,6 +37,7 @@ from streamo_data.errors import UserError
 from streamo_data.io import write_text_atomic
 from streamo_data.release import read_manifest
 from streamo_data.schema import StreamingSample
+from streamo_data.storage import resolved
 from streamo_data.tables import from_row, iter_rows
 
 TASK_FOLDERS: dict[str, str] = {
@@ -129,7 +130,7 @@ def export_raw(release_dir: Path, out_dir: Path, release_names: bool = True) -> 
         for json_list in lists.values():
             json_list.close()
         lists.clear()
-        write_text_atomic(staging / MARKER, json.dumps({"release": str(release_dir.resolve()), "records":
+        write_text_atomic(staging / MARKER, json.dumps({"release": str(resolved(release_dir)), "records":
                                                         summary.records, "files": dict(summary.files),
                                                         "release_names": release_names}, indent=2))
         _swap_in(staging, out_dir)

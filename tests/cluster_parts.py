@@ -83,6 +83,14 @@ class RayNode:
         return []
 
 
+def cluster_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for the cluster's nodes and its drivers: no RAY_* setting that a local Ray run left in this
+    process ("not a cluster", token authentication for its own session), and one authentication mode
+    for every node, set here rather than left to what each process finds on disk."""
+    clean = {k: v for k, v in env.items() if not k.startswith("RAY_") and k != "PYTHONBREAKPOINT"}
+    return {**clean, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
 @dataclass
 class RayCluster:
     """Nodes on this machine, each capped to ``cpus`` CPUs, in a temp folder of their own."""
@@ -96,6 +104,9 @@ class RayCluster:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def __post_init__(self) -> None:
+        self.env = cluster_env(self.env)
 
     def _start(self, name: str, head: bool) -> RayNode:
         node = RayNode(name, free_port(), head)
@@ -113,7 +124,7 @@ class RayCluster:
             command += [f"--address={self.address}"]
         done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            raise RuntimeError(f"ray start failed: {done.stdout}\n{done.stderr}")
+            raise RuntimeError(f"ray start of {name} failed: {done.stdout}\n{done.stderr[-2000:]}")
         self.nodes.append(node)
         return node
 

@@ -21,7 +21,7 @@ from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
 from streamo_data.pipelines.runner import Executor
 from streamo_data.release import read_manifest
 from streamo_data.sample_sources import write_mixture
-from tests.cluster_parts import RayCluster, s3_server
+from tests.cluster_parts import RayCluster, cluster_env, s3_server
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "streamo-test"
@@ -74,7 +74,7 @@ def nodes_in_report(work_url: str) -> dict[str, dict[str, int]]:
 
 def test_two_node_build_on_s3_is_byte_identical_and_survives_a_killed_worker(
         s3_env: dict[str, str], mixture: Path, local_release: Path, tmp_path: Path) -> None:
-    env = {**os.environ, **s3_env}
+    env = cluster_env({**os.environ, **s3_env})
     expected = local_files(local_release)
     assert any(name.startswith("data/") for name in expected) and "manifest.json" in expected
     with RayCluster(env).start(workers=1) as cluster:
@@ -146,6 +146,16 @@ def test_sources_on_s3_and_the_release_loads_once_downloaded(s3_env: dict[str, s
     fs.get(f"{BUCKET}-sources/release", str(tmp_path / "downloaded"), recursive=True)
     everything = load_dataset(str(tmp_path / "downloaded"), cache_dir=str(tmp_path / "hf"))
     assert sum(split.num_rows for split in everything.values()) == read_manifest(local_release).num_samples
+
+    # commands that read a release read it where it is: the same output as from the downloaded copy
+    for name, release in (("remote", f"s3://{BUCKET}-sources/release"), ("local", str(tmp_path / "downloaded"))):
+        exported = streamo("export", "stream-format", release, "--out", str(tmp_path / f"{name}.jsonl"), env=env)
+        assert exported.returncode == 0, exported.stderr
+        stats = streamo("stats", release, "--json", env=env)
+        assert stats.returncode == 0, stats.stderr
+        (tmp_path / f"{name}.stats.json").write_text(stats.stdout)
+    assert (tmp_path / "remote.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert (tmp_path / "remote.stats.json").read_text() == (tmp_path / "local.stats.json").read_text()
 
     again = streamo("build", f"s3://{BUCKET}-sources/work", "--config", str(remote_config), "--out",
                     f"s3://{BUCKET}-sources/release", "--executor", "local", env=env)

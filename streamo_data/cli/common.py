@@ -29,6 +29,8 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="'ray' (default) or 'local' (in-process).")]
 AddressOpt = Annotated[str | None, typer.Option("--address", help="Ray cluster address; default: a local Ray.")]
 CpusOpt = Annotated[int | None, typer.Option("--num-cpus", help="Cap the local Ray's CPUs.")]
+ReleaseArg = Annotated[str, typer.Argument(metavar="RELEASE_DIR", help="A release folder: a local path or a URL"
+                                                                  " (s3://bucket/release), read where it is.")]
 FpsOpt = Annotated[float, typer.Option("--fps", help="Sampled frames per second.")]
 
 
@@ -88,6 +90,10 @@ def storage_path(text: str, what: str, must_exist: bool = False, folder: bool = 
     if folder and path.exists() and not path.is_dir():
         raise UserError(f"{what} {text} is a file, not a folder")
     return path
+
+
+def release_location(text: str) -> AnyPath:
+    return storage_path(text, "RELEASE_DIR", must_exist=True, folder=True)
 
 
 def positive(option: str, value: float) -> float:

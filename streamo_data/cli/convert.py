@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from streamo_data.cli.common import FpsOpt, console, err
+from streamo_data.cli.common import FpsOpt, ReleaseArg, console, err, release_location
 
 convert_app = typer.Typer(help="Read the reference raw-annotation format.", no_args_is_help=True)
 export_app = typer.Typer(help="Write a release in other formats.", no_args_is_help=True)
@@ -66,7 +66,7 @@ def convert_raw_to_stream(
 
 @export_app.command("stream-format")
 def export_stream_format(
-    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    release: ReleaseArg,
     out: Annotated[Path, typer.Option("--out", help="FILE.jsonl, or FILE.json for the reference's JSON list.")],
     video_root: Annotated[str | None, typer.Option(help="Prefix joined to each video path.")] = None,
     split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
@@ -74,13 +74,13 @@ def export_stream_format(
     """Render a release to the reference stream format that the Streamo ms-swift trainer reads."""
     from streamo_data.convert import export_stream_format as export
 
-    count = export(release_dir, out, video_root, split)
+    count = export(release_location(release), out, video_root, split)
     console.print(f"{count} samples -> {out}")
 
 
 @export_app.command("raw")
 def export_raw(
-    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    release: ReleaseArg,
     out: Annotated[Path, typer.Option("--out", help="Folder for the released layout (empty, new, or an earlier"
                                                     " export).")],
     our_names: Annotated[bool, typer.Option(help="Keep our task and source names instead of the release's.")]
@@ -89,7 +89,7 @@ def export_raw(
     """Write a release in the released Streamo-Instruct layout: task folders of JSON lists of raw records."""
     from streamo_data.export_raw import export_raw as export
 
-    summary = export(release_dir, out, release_names=not our_names)  # a UserError is one line, exit 2
+    summary = export(release_location(release), out, release_names=not our_names)  # a UserError is one line, exit 2
     for name, count in sorted(summary.files.items()):
         console.print(f"{count:>8} {name}")
     console.print(f"{summary.records} records -> {out}")

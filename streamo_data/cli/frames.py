@@ -9,7 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, check_backend, console, err, make_executor
+from streamo_data.cli.common import (
+    AddressOpt,
+    CpusOpt,
+    ExecutorOpt,
+    ReleaseArg,
+    check_backend,
+    console,
+    err,
+    make_executor,
+    release_location,
+)
 from streamo_data.cli.convert import export_app
 from streamo_data.frames.timing import Timing
 
@@ -26,7 +36,7 @@ def _size(count: int | None) -> str:
 
 @export_app.command("frames")
 def export_frames(
-    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    release: ReleaseArg,
     video_root: Annotated[Path, typer.Option(help="Folder the release's video paths are relative to.")],
     out: Annotated[Path, typer.Option("--out", help="Frames folder (new, or an earlier export to resume).")],
     timing: Annotated[Timing, typer.Option(help="exact: the native frame nearest each sampled time (our layout,"
@@ -52,8 +62,9 @@ def export_frames(
     from streamo_data.frames.export import FramesRequest, estimate_frames
     from streamo_data.frames.export import export_frames as export
 
-    request = FramesRequest(release_dir, video_root, out, timing=timing, image_format=image_format.lower(),
-                            quality=quality, max_side=max_side, split=split, replace=replace,
+    request = FramesRequest(release_location(release), video_root, out, timing=timing,
+                            image_format=image_format.lower(), quality=quality, max_side=max_side,
+                            split=split, replace=replace,
                             backend=check_backend(backend))
     runner = make_executor(executor, address, num_cpus)
     title = f"export frames ({timing.value}, {request.image_format})"

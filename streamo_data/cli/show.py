@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from streamo_data.cli.common import console, err
+from streamo_data.cli.common import ReleaseArg, console, err, release_location
 from streamo_data.errors import UserError
 
 app = typer.Typer()
@@ -16,7 +16,7 @@ app = typer.Typer()
 
 @app.command()
 def show(
-    release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    release: ReleaseArg,
     sample_id: Annotated[str | None, typer.Argument(help="A sample_id of the release (or use --random).")] = None,
     out: Annotated[Path, typer.Option("--out", help="FILE.png or FILE.html; with --random, a folder.")] = Path(
         "timeline.png"),
@@ -29,6 +29,7 @@ def show(
     """Draw a sample as a timeline: its frames coloured by state, the question and answers on their frames."""
     from streamo_data.plots.show import draw, load_samples, random_ids
 
+    release_dir = release_location(release)
     if video_root is not None and not video_root.is_dir():
         raise UserError(f"--video-root {video_root}: no such folder")
     if (sample_id is None) == (random_count is None):

@@ -14,6 +14,7 @@ from streamo_data.cli.common import (
     CpusOpt,
     ExecutorOpt,
     FpsOpt,
+    ReleaseArg,
     check_backend,
     console,
     err,
@@ -21,6 +22,7 @@ from streamo_data.cli.common import (
     make_executor,
     positive,
     print_summary,
+    release_location,
     storage_path,
 )
 from streamo_data.errors import UserError
@@ -244,12 +246,11 @@ def release(
 
 
 @app.command()
-def validate(release: Annotated[str, typer.Argument(metavar="RELEASE_DIR", help="A release folder, local or a URL"
-                                                    " (s3://bucket/release): checked where it is.")]) -> None:
+def validate(release: ReleaseArg) -> None:
     """Re-check every row against the models; exit 1 with a count per reason if anything is invalid."""
     from streamo_data.validate import validate_release
 
-    release_dir = storage_path(release, "RELEASE_DIR", must_exist=True, folder=True)
+    release_dir = release_location(release)
     report = validate_release(release_dir)
     if report.ok:
         console.print(f"[green]valid[/green]: {report.rows} rows in {release_dir}")
@@ -293,7 +294,7 @@ def _without_target(row: list[str], stats: dict) -> list[str]:
 
 @app.command()
 def stats(
-    release: Annotated[str, typer.Argument(metavar="RELEASE_DIR", help="A release folder, local or a URL.")],
+    release: ReleaseArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Samples per task and split, the share of each state, and responses per sample, and the task shares,
@@ -301,7 +302,7 @@ def stats(
     from streamo_data.cli.audit import fidelity_table
     from streamo_data.stats import release_stats
 
-    result = release_stats(storage_path(release, "RELEASE_DIR", must_exist=True, folder=True))
+    result = release_stats(release_location(release))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
