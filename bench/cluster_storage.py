@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,8 @@ from tests.cluster_parts import RayCluster, s3_server  # noqa: E402
 WORK = Path(__file__).parent / "_work" / "cluster"
 RESULTS = Path(__file__).parent / "results"
 MIB = 1024 * 1024
+# the last state of a stage's progress bar: "plan ━━━━ 62/62 0:00:26 0:00:00" (elapsed, then remaining)
+STAGE_LINE = re.compile(r"^(?P<stage>recipes|plan|build) .*? \d+/\d+ (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d) ", re.M)
 
 
 def pss(processes: list[psutil.Process]) -> int:
@@ -81,7 +84,8 @@ def run(cluster: RayCluster, config: Path, work: str, release: str, env: dict[st
     thread.join()
     if process.returncode != 0:
         raise SystemExit(f"build failed:\n{output}")
-    return {"wall_s": round(wall, 1), "peak_mib": {k: round(v / MIB) for k, v in peaks.items()}}
+    stages = {m["stage"]: int(m["h"]) * 3600 + int(m["m"]) * 60 + int(m["s"]) for m in STAGE_LINE.finditer(output)}
+    return {"wall_s": round(wall, 1), "stage_s": stages, "peak_mib": {k: round(v / MIB) for k, v in peaks.items()}}
 
 
 def shard_sums(release: str) -> list[tuple[str, str]]:
@@ -134,12 +138,14 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cluster_storage.json").write_text(json.dumps(summary, indent=2))
     print(f"\n{samples} samples (fraction {args.fraction}), each node capped to 1 CPU\n")
-    print("| run | wall (s) | peak PSS head (MiB) | peak PSS worker (MiB) | peak PSS driver (MiB) |")
-    print("|---|---|---|---|---|")
+    print("| run | wall (s) | plan + build stages (s) | peak PSS head (MiB) | peak PSS worker (MiB) |"
+          " peak PSS driver (MiB) |")
+    print("|---|---|---|---|---|---|")
     for label, r in results.items():
         peak = r["peak_mib"]
         worker = peak.get("worker_node_0", "-")
-        print(f"| {label} | {r['wall_s']} | {peak['head_node']} | {worker} | {peak['driver']} |")
+        staged = r["stage_s"].get("plan", 0) + r["stage_s"].get("build", 0)
+        print(f"| {label} | {r['wall_s']} | {staged} | {peak['head_node']} | {worker} | {peak['driver']} |")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("runs",)}, indent=2))
 
 

@@ -105,6 +105,50 @@ def uploaded_on_success(target: AnyPath) -> Iterator[Path]:
             os.unlink(temporary)
 
 
+_SNAPSHOTS: dict[str, Any] = {}
+SNAPSHOT_PREFIX = "streamo-snapshot-"
+
+
+def _sweep_snapshots() -> None:
+    """Snapshot folders of processes that are gone: a Ray worker is often killed at the end of a job,
+    before its atexit runs, so the next process on the node removes what it left."""
+    for folder in Path(tempfile.gettempdir()).glob(SNAPSHOT_PREFIX + "*"):
+        try:
+            pid = int(folder.name.removeprefix(SNAPSHOT_PREFIX).split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+def _drop_snapshots() -> None:
+    for cache in _SNAPSHOTS.values():
+        shutil.rmtree(cache.storage[-1], ignore_errors=True)
+
+
+def snapshot_reader(path: AnyPath, version: str) -> tuple[str, Any]:
+    """``(path, filesystem)`` for pyarrow, like :func:`arrow_source`, for a file that stays the same while
+    ``version`` does (a build's source tables, under its plan's stamp): on an object store the first
+    read downloads it whole into this process's cache (fsspec's ``simplecache``), later reads are local.
+    A batch reads a few row groups of every source file; without the copy each such read is several
+    requests, once per batch and stage."""
+    if not is_remote(path):
+        return arrow_source(path)
+    import atexit
+
+    from fsspec.implementations.cached import SimpleCacheFileSystem
+
+    key = f"{path.fs.protocol}:{version}"  # type: ignore[union-attr]
+    if key not in _SNAPSHOTS:
+        if not _SNAPSHOTS:
+            atexit.register(_drop_snapshots)
+            _sweep_snapshots()
+        folder = tempfile.mkdtemp(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-")
+        _SNAPSHOTS[key] = SimpleCacheFileSystem(fs=path.fs, cache_storage=folder)  # type: ignore[union-attr]
+    return path.path, _SNAPSHOTS[key]  # type: ignore[union-attr]
+
+
 def put(local: Path, target: AnyPath) -> None:
     """Move a finished local file to ``target``: a rename on the same disk, an upload to an object store."""
     if not is_remote(target):

@@ -129,10 +129,15 @@ class RayCluster:
         return node
 
     def start(self, workers: int = 1) -> RayCluster:
-        self._start("head_node", head=True)
-        for k in range(workers):
-            self._start(f"worker_node_{k}", head=False)
-        self.wait_for(len(self.nodes))
+        """The head and ``workers`` worker nodes; whatever started is stopped again if one does not."""
+        try:
+            self._start("head_node", head=True)
+            for k in range(workers):
+                self._start(f"worker_node_{k}", head=False)
+            self.wait_for(len(self.nodes))
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def add_worker(self) -> RayNode:

@@ -173,3 +173,20 @@ def test_storage_problems_are_one_line(s3_env: dict[str, str], local_release: Pa
     inline = streamo("validate", "s3://key:secret@bucket/release", env=env)
     assert inline.returncode == 2 and "credentials do not belong in a path" in inline.stderr
     assert "key:secret" not in inline.stderr and "***@bucket" in inline.stderr
+
+
+def test_source_snapshots_of_dead_processes_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray worker killed at the end of a job leaves its snapshot folder; the next one on the node removes it."""
+    import tempfile
+
+    from streamo_data import storage
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = tmp_path / f"{storage.SNAPSHOT_PREFIX}{int(dead.stdout)}-abc"
+    alive = tmp_path / f"{storage.SNAPSHOT_PREFIX}{os.getpid()}-def"
+    for folder in (gone, alive):
+        folder.mkdir()
+        (folder / "events.parquet").write_bytes(b"x")
+    storage._sweep_snapshots()
+    assert not gone.exists() and alive.exists()

@@ -241,3 +241,29 @@ def test_the_paper_config_has_its_task_shares_and_loads(tmp_path: Path, monkeypa
     assert {generated[n] for n in config.tasks["action_captioning"].sources or []} == {"action_verified"}
     assert all(a.settings.base_url == "http://127.0.0.1:9/v1" and a.settings.concurrency == 32
                for s in config.sources for a in s.annotators)
+
+
+def test_annotators_with_the_work_dir_on_object_storage(env: StubServer, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LLM stage with WORK on S3 (its cache, events, state and reports as objects), videos on a mounted
+    folder: the release a local work dir gives, and a rerun that sends nothing."""
+    from tests.cluster_parts import s3_server
+
+    config = MixtureConfig.load(CONFIG)
+    run_mixture(config, tmp_path / "work", tmp_path / "local", LOCAL)
+    expected = release_rows(tmp_path / "local")
+    sent = env.state.received["chat"]
+    with s3_server() as s3:
+        for key, value in s3.items():
+            monkeypatch.setenv(key, value)
+        from streamo_data.storage import location
+
+        work, release = location("s3://streamo-llm/work"), location("s3://streamo-llm/release")
+        run_mixture(config, work, release, LOCAL)
+        assert env.state.received["chat"] == sent + REQUESTS  # its own cache, on S3, starts empty
+        assert release_rows(release) == expected
+        assert (work / "llm_cache").is_dir() and list((work / "sources").glob("*/annotators/*/state.json"))
+        before = env.state.received["chat"]
+        again = run_mixture(config, work, release, LOCAL)
+        assert env.state.received["chat"] == before and again.resumed_batches > 0
+        assert release_rows(release) == expected

@@ -54,14 +54,16 @@ from streamo_data.storage import (
     AnyPath,
     StoragePath,
     file_stamp,
+    is_remote,
     is_url,
     location,
     make_dirs,
     move,
     redacted,
     remove_tree,
+    snapshot_reader,
 )
-from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, read_table, to_row, write_rows
+from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, read_table, to_row, unreadable, write_rows
 from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
 from streamo_data.tasks.base import visible_events
 
@@ -453,7 +455,7 @@ def run_annotators(config: MixtureConfig, work_dir: AnyPath, executor: Executor)
                 raise UserError(f"annotator {owner}: every request failed ({report.first_reject}); nothing was"
                                 " added, and a rerun tries again")
             _claim_events(out, owner)
-            state_path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(state_path.parent)
             for suffix in ("rejects.jsonl", "report.json"):  # two annotators of one kind keep theirs apart
                 made = out / f"annotate_{annotator.kind}_{suffix}"
                 if made.exists():
@@ -534,29 +536,39 @@ def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConf
 
 # ---- reading one batch of videos from every source -----------------------------------------------------
 
-def _in_range(path: AnyPath, low: str, high: str) -> list[dict[str, Any]]:
-    """Rows whose video_id lies in [low, high]; row-group statistics skip the rest of the file."""
-    return read_table(path, filters=[("video_id", ">=", low), ("video_id", "<=", high)]).to_pylist()
+def _in_range(path: AnyPath, low: str, high: str, version: str | None) -> list[dict[str, Any]]:
+    """Rows whose video_id lies in [low, high]; row-group statistics skip the rest of the file. With the
+    plan's stamp as ``version``, a source on an object store is downloaded once per worker process."""
+    filters = [("video_id", ">=", low), ("video_id", "<=", high)]
+    if version is None or not is_remote(path):
+        return read_table(path, filters=filters).to_pylist()
+    source, filesystem = snapshot_reader(path, version)
+    try:
+        return pq.read_table(source, filters=filters, filesystem=filesystem).to_pylist()
+    except (pa.ArrowException, OSError) as error:
+        raise unreadable(path, error) from error
 
 
-def load_batch(source_dirs: list[str], low: str, high: str) -> list[tuple[VideoRecord, list[Event]]]:
+def load_batch(source_dirs: list[str], low: str, high: str,
+               version: str | None = None) -> list[tuple[VideoRecord, list[Event]]]:
     """Every video in [low, high] with the events of every source about it, in video id order (all of
     them; :func:`visible_batch` keeps those the stream shows)."""
     videos: dict[str, VideoRecord] = {}
     events: dict[str, list[Event]] = defaultdict(list)
     for folder in source_dirs:
-        for row in _in_range(location(folder) / "videos.parquet", low, high):
+        for row in _in_range(location(folder) / "videos.parquet", low, high, version):
             videos.setdefault(row["video_id"], from_row(VideoRecord, row))
-        for row in _in_range(location(folder) / "events.parquet", low, high):
+        for row in _in_range(location(folder) / "events.parquet", low, high, version):
             events[row["video_id"]].append(from_row(Event, row))
     return [(videos[v], events.get(v, [])) for v in sorted(videos)]
 
 
-def visible_batch(source_dirs: list[str], low: str, high: str) -> tuple[list[tuple[VideoRecord, list[Event]]], int]:
+def visible_batch(source_dirs: list[str], low: str, high: str,
+                  version: str | None = None) -> tuple[list[tuple[VideoRecord, list[Event]]], int]:
     """load_batch with only the events the stream shows, and how many it never shows (counted once,
     not once per task)."""
     batch, unseen = [], 0
-    for video, events in load_batch(source_dirs, low, high):
+    for video, events in load_batch(source_dirs, low, high, version):
         shown, hidden = visible_events(video, events)
         batch.append((video, shown))
         unseen += len(hidden)
@@ -587,7 +599,7 @@ def _allowed(events: list[Event], sources: list[str] | None) -> list[Event]:
 def plan_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Per task, the hash of every candidate of one batch and the rank hash of its video."""
     found: dict[str, dict[str, list[int]]] = {}
-    for video, events in visible_batch(item["source_dirs"], item["low"], item["high"])[0]:
+    for video, events in visible_batch(item["source_dirs"], item["low"], item["high"], item.get("stamp"))[0]:
         rank = candidate_hash(item["seed"], video.video_id)
         for task, sources in item["tasks"].items():
             entry = found.setdefault(task, {"hashes": [], "videos": []})
@@ -634,8 +646,8 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
     step = config.videos_per_batch
     batches = [(video_ids[i], video_ids[min(i + step, len(video_ids)) - 1]) for i in range(0, len(video_ids), step)]
     tasks = {task: quota.sources for task, quota in config.tasks.items()}
-    items = [{"batch": k, "low": low, "high": high, "source_dirs": source_dirs, "tasks": tasks, "seed": config.seed}
-             for k, (low, high) in enumerate(batches)]
+    items = [{"batch": k, "low": low, "high": high, "source_dirs": source_dirs, "tasks": tasks, "seed": config.seed,
+              "stamp": stamp} for k, (low, high) in enumerate(batches)]
     # 16 bytes a candidate (its hash and its video's), not Python ints
     hashes: dict[str, list[np.ndarray]] = defaultdict(list)
     videos: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -677,7 +689,7 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Make one batch's chosen candidates and write them, with their split, as one part file."""
     held_out, rows, rejects = set(item["held_out"]), [], Counter()
     made: Counter[str] = Counter()
-    batch, unseen = visible_batch(item["source_dirs"], item["low"], item["high"])
+    batch, unseen = visible_batch(item["source_dirs"], item["low"], item["high"], item.get("stamp"))
     if unseen:
         rejects[f"events: {NEVER_SEEN}"] += unseen
     for video, events in batch:
@@ -740,6 +752,7 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
             resumed += 1
             continue
         items.append({"batch": k, "low": low, "high": high, "source_dirs": plan.source_dirs, "tasks": tasks,
+                      "stamp": plan.stamp,
                       "seed": config.seed, "thresholds": plan.thresholds, "part": str(path),
                       "held_out": _held_in(plan.held_out, low, high)})
     for _ in run_stage(build_item, items, executor, "build"):
