@@ -139,7 +139,7 @@ def snapshot_reader(path: AnyPath, version: str) -> tuple[str, Any]:
 
     from fsspec.implementations.cached import SimpleCacheFileSystem
 
-    key = f"{path.fs.protocol}:{version}"  # type: ignore[union-attr]
+    key = f"{id(path.fs)}:{version}"  # type: ignore[union-attr]  # one per filesystem client and version
     if key not in _SNAPSHOTS:
         if not _SNAPSHOTS:
             atexit.register(_drop_snapshots)

@@ -35,6 +35,11 @@ def free_port() -> int:
 def s3_server() -> Iterator[dict[str, str]]:
     """A moto S3 server on a free loopback port; yields the environment that points clients at it (the
     credentials are the server's dummies, read from the environment as real ones would be)."""
+    import s3fs
+
+    # fsspec keeps one client per set of arguments, and the endpoint is not one of them (it comes from the
+    # environment): a client made for an earlier server of this process would be handed out again.
+    s3fs.S3FileSystem.clear_instance_cache()
     port = free_port()
     process = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -52,6 +57,7 @@ def s3_server() -> Iterator[dict[str, str]]:
         yield {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing-key-id",
                "AWS_SECRET_ACCESS_KEY": "testing-secret-never-logged", "AWS_DEFAULT_REGION": "us-east-1"}
     finally:
+        s3fs.S3FileSystem.clear_instance_cache()
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)

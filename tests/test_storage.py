@@ -1,0 +1,73 @@
+"""Paths on any filesystem: a local path stays a pathlib.Path; a URL is opened through fsspec, written in
+one upload (a failed write leaves the old object, never half a new one), and never carries credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.release import ShardWriter
+from streamo_data.storage import file_stamp, is_remote, location, redacted, relative_name, remove_tree
+from streamo_data.tables import SAMPLE_FEATURES, read_table
+from tests.cluster_parts import s3_server
+
+
+@pytest.fixture(scope="module")
+def bucket() -> Iterator[str]:
+    with s3_server() as env, pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        import fsspec
+
+        fsspec.filesystem("s3").mkdir("storage-test")
+        yield "s3://storage-test"
+
+
+def test_local_paths_stay_paths_and_urls_become_remote(tmp_path: Path) -> None:
+    assert location(str(tmp_path)) == tmp_path and type(location(str(tmp_path))) is type(tmp_path)
+    assert location(f"file://{tmp_path}") == tmp_path
+    remote = location("s3://bucket/work")
+    assert is_remote(remote) and str(remote / "parts") == "s3://bucket/work/parts"
+    with pytest.raises(ValueError, match="credentials do not belong in a path"):
+        location("s3://AKIA:hunter2@bucket/work")
+    assert redacted("s3://AKIA:hunter2@bucket/work") == "s3://***@bucket/work"
+
+
+def test_a_failed_write_leaves_the_old_object(bucket: str) -> None:
+    target = location(f"{bucket}/state.json")
+    write_text_atomic(target, '{"done": 1}')
+
+    def half_then_fail(temporary: Path) -> None:
+        temporary.write_text('{"do')
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        write_atomic(target, half_then_fail)
+    assert target.read_text() == '{"done": 1}'
+    stamp = file_stamp(target)
+    write_text_atomic(target, '{"done": 2}')
+    assert file_stamp(target) != stamp  # a new object has a new ETag, whatever its size
+    remove_tree(location(f"{bucket}/state.json"))
+    assert not target.exists()
+
+
+def test_shards_reach_the_store_only_when_finished(bucket: str) -> None:
+    out = location(f"{bucket}/release")
+    writer = ShardWriter(out, rows_per_shard=2)
+    row = {"sample_id": "a" * 16, "task": "narration", "source": "s", "video_id": "v", "video_path": "v.mp4",
+           "video_name": "v.mp4", "duration_s": 2.0, "fps": 1.0, "num_frames": 2, "questions": [],
+           "responses": [], "states": ["silence", "silence"], "answers": ["", ""]}
+    table = pa.Table.from_pylist([row, {**row, "sample_id": "b" * 16}, {**row, "sample_id": "c" * 16}],
+                                 schema=SAMPLE_FEATURES.arrow_schema)
+    writer.write("narration", "train", table)
+    assert not (out / "data").exists()  # staged on this machine, not half-uploaded
+    shards = writer.finish()
+    assert [s.path for s in shards] == ["data/narration/train-00000-of-00002.parquet",
+                                        "data/narration/train-00001-of-00002.parquet"]
+    assert read_table(out / shards[0].path).num_rows == 2
+    found = sorted(relative_name(p, out) for p in (out / "data").rglob("*.parquet"))
+    assert found == [s.path for s in shards]
