@@ -543,8 +543,9 @@ def _in_range(path: AnyPath, low: str, high: str, version: str | None) -> list[d
     if version is None or not is_remote(path):
         return read_table(path, filters=filters).to_pylist()
     source, filesystem = snapshot_reader(path, version)
-    try:
-        return pq.read_table(source, filters=filters, filesystem=filesystem).to_pylist()
+    try:  # opened here: through pyarrow's fsspec wrapper every read would first ask the store for the size
+        with filesystem.open(source, "rb") as handle:
+            return pq.read_table(handle, filters=filters).to_pylist()
     except (pa.ArrowException, OSError) as error:
         raise unreadable(path, error) from error
 
