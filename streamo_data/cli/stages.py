@@ -52,7 +52,7 @@ def sample(
 @app.command()
 def ingest(
     video_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Folder of videos.")],
-    out: Annotated[Path, typer.Option("--out", help="Work directory.")],
+    out_dir: Annotated[str, typer.Option("--out", help="Work directory: a local path or a URL (s3://...).")],
     fps: FpsOpt = 1.0,
     backend: Annotated[str, typer.Option(help="Preferred frame backend: decord or pyav.")] = "decord",
     force: Annotated[bool, typer.Option(help="Probe every video again.")] = False,
@@ -70,6 +70,7 @@ def ingest(
 
     positive("--fps", fps)
     check_backend(backend)
+    out = storage_path(out_dir, "--out", folder=True)
     runner = make_executor(executor, address, num_cpus)
     check_ingest_target(out, video_dir, replace)
     summary = run_ingest(video_dir, out, fps, runner, backend, force)
@@ -84,12 +85,13 @@ def ingest(
 def recipe(
     name: Annotated[str, typer.Argument(help="activitynet_captions, charades_sta, qvhighlights, youcook2, coin,"
                                              " didemo, et_instruct or generic.")],
-    annotations: Annotated[Path, typer.Option(exists=True, help="The source's annotation file (streamo_release: the"
-                                                               " release folder).")],
-    out: Annotated[Path, typer.Option("--out", help="Work directory for events.parquet and videos.parquet.")],
-    videos: Annotated[Path | None, typer.Option(
-        exists=True, help="Videos folder, or a catalogue (.parquet/.csv/.json) of durations; optional when the"
-                          " annotations give durations.")] = None,
+    annotations_at: Annotated[str, typer.Option("--annotations", help="The source's annotation file"
+                                                " (streamo_release: the release folder); a path or a URL.")],
+    out_dir: Annotated[str, typer.Option("--out", help="Work directory for events.parquet and videos.parquet;"
+                                         " a path or a URL.")],
+    videos_at: Annotated[str | None, typer.Option(
+        "--videos", help="Videos folder, or a catalogue (.parquet/.csv/.json) of durations (a path or a URL);"
+                         " optional when the annotations give durations.")] = None,
     fps: FpsOpt = 1.0,
     path_template: Annotated[str, typer.Option(help="Relative video path from an id, when no catalogue has it.")]
     = "{key}.mp4",
@@ -105,6 +107,9 @@ def recipe(
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
     positive("--fps", fps)
+    annotations = storage_path(annotations_at, "--annotations", must_exist=True)
+    out = storage_path(out_dir, "--out", folder=True)
+    videos = storage_path(videos_at, "--videos", must_exist=True) if videos_at is not None else None
     try:
         report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template,
                             replace=replace)
