@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any, BinaryIO, TypeAlias
 
 from pydantic import BeforeValidator, PlainSerializer
 from upath import UPath
@@ -99,7 +99,7 @@ def uploaded_on_success(target: AnyPath) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temporary)
-        target.fs.put_file(temporary, target.path)  # type: ignore[union-attr]
+        put(Path(temporary), target)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -127,14 +127,14 @@ def _drop_snapshots() -> None:
         shutil.rmtree(cache.storage[-1], ignore_errors=True)
 
 
-def snapshot_reader(path: AnyPath, version: str) -> tuple[str, Any]:
-    """``(path, filesystem)`` for pyarrow, like :func:`arrow_source`, for a file that stays the same while
-    ``version`` does (a build's source tables, under its plan's stamp): on an object store the first
-    read downloads it whole into this process's cache (fsspec's ``simplecache``), later reads are local.
+def open_snapshot(path: AnyPath, version: str) -> BinaryIO:
+    """``path`` opened for reading, for a file that stays the same while ``version`` does (a build's
+    source tables, under its plan's stamp): on an object store the first open downloads it whole into
+    this process's cache (fsspec's ``simplecache``) and later opens are local, with no request at all.
     A batch reads a few row groups of every source file; without the copy each such read is several
     requests, once per batch and stage."""
     if not is_remote(path):
-        return arrow_source(path)
+        return Path(path).open("rb")
     import atexit
 
     from fsspec.implementations.cached import SimpleCacheFileSystem
@@ -146,7 +146,7 @@ def snapshot_reader(path: AnyPath, version: str) -> tuple[str, Any]:
             _sweep_snapshots()
         folder = tempfile.mkdtemp(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-")
         _SNAPSHOTS[key] = SimpleCacheFileSystem(fs=path.fs, cache_storage=folder)  # type: ignore[union-attr]
-    return path.path, _SNAPSHOTS[key]  # type: ignore[union-attr]
+    return _SNAPSHOTS[key].open(path.path, "rb")  # type: ignore[union-attr]
 
 
 def put(local: Path, target: AnyPath) -> None:
@@ -177,10 +177,13 @@ def remove_tree(path: AnyPath) -> None:
 
 def move(source: AnyPath, target: AnyPath) -> None:
     """``os.replace`` locally; a copy and a delete on an object store (which has no rename)."""
-    if not is_remote(source) and not is_remote(target):
-        os.replace(source, target)
+    if not is_remote(source):
+        put(Path(source), target)
         return
     source.fs.mv(source.path, target.path)  # type: ignore[union-attr]
+
+
+_BUCKETS: set[tuple[int, str]] = set()
 
 
 def make_dirs(path: AnyPath) -> None:
@@ -190,8 +193,12 @@ def make_dirs(path: AnyPath) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
         return
     bucket = path.path.split("/", 1)[0]  # type: ignore[union-attr]
+    known = (id(path.fs), bucket)  # type: ignore[union-attr]
+    if known in _BUCKETS:  # every upload makes sure of its bucket: ask the store once per process
+        return
     if not path.fs.exists(bucket):  # type: ignore[union-attr]
         path.fs.mkdir(bucket)  # type: ignore[union-attr]
+    _BUCKETS.add(known)
 
 
 def file_stamp(path: AnyPath) -> list[Any]:

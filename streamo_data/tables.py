@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_atomic
 from streamo_data.schema import Event, StreamingSample, VideoRecord
-from streamo_data.storage import AnyPath, arrow_source
+from streamo_data.storage import AnyPath, arrow_source, open_snapshot
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -99,10 +99,15 @@ def parquet_file(path: AnyPath) -> pq.ParquetFile:
 
 
 def read_table(path: AnyPath, columns: list[str] | None = None,
-               filters: list[tuple[str, str, Any]] | None = None) -> pa.Table:
-    """``pq.read_table`` on any filesystem, with a UserError naming the file when it cannot be read."""
+               filters: list[tuple[str, str, Any]] | None = None, snapshot: str | None = None) -> pa.Table:
+    """``pq.read_table`` on any filesystem, with a UserError naming the file when it cannot be read. With
+    ``snapshot`` (a version under which the file does not change), an object is read from this process's
+    local copy (:func:`streamo_data.storage.open_snapshot`)."""
     source, filesystem = arrow_source(path)
     try:
+        if snapshot is not None and filesystem is not None:
+            with open_snapshot(path, snapshot) as handle:
+                return pq.read_table(handle, columns=columns, filters=filters)
         return pq.read_table(source, columns=columns, filters=filters, filesystem=filesystem)
     except (pa.ArrowException, OSError) as error:
         raise unreadable(path, error) from error

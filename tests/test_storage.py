@@ -11,7 +11,7 @@ import pytest
 
 from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.release import ShardWriter
-from streamo_data.storage import file_stamp, is_remote, location, redacted, relative_name, remove_tree
+from streamo_data.storage import file_stamp, is_remote, location, move, redacted, relative_name, remove_tree
 from streamo_data.tables import SAMPLE_FEATURES, read_table
 from tests.cluster_parts import s3_server
 
@@ -71,3 +71,13 @@ def test_shards_reach_the_store_only_when_finished(bucket: str) -> None:
     assert read_table(out / shards[0].path).num_rows == 2
     found = sorted(relative_name(p, out) for p in (out / "data").rglob("*.parquet"))
     assert found == [s.path for s in shards]
+
+
+def test_a_local_file_moves_onto_the_store(bucket: str, tmp_path: Path) -> None:
+    local = tmp_path / "report.json"
+    local.write_text("{}")
+    move(local, location(f"{bucket}/moved/report.json"))
+    assert not local.exists() and location(f"{bucket}/moved/report.json").read_text() == "{}"
+    move(location(f"{bucket}/moved/report.json"), location(f"{bucket}/moved/again.json"))
+    assert not location(f"{bucket}/moved/report.json").exists()
+    assert location(f"{bucket}/moved/again.json").read_text() == "{}"

@@ -54,16 +54,14 @@ from streamo_data.storage import (
     AnyPath,
     StoragePath,
     file_stamp,
-    is_remote,
     is_url,
     location,
     make_dirs,
     move,
     redacted,
     remove_tree,
-    snapshot_reader,
 )
-from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, read_table, to_row, unreadable, write_rows
+from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, read_table, to_row, write_rows
 from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
 from streamo_data.tasks.base import visible_events
 
@@ -539,15 +537,7 @@ def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConf
 def _in_range(path: AnyPath, low: str, high: str, version: str | None) -> list[dict[str, Any]]:
     """Rows whose video_id lies in [low, high]; row-group statistics skip the rest of the file. With the
     plan's stamp as ``version``, a source on an object store is downloaded once per worker process."""
-    filters = [("video_id", ">=", low), ("video_id", "<=", high)]
-    if version is None or not is_remote(path):
-        return read_table(path, filters=filters).to_pylist()
-    source, filesystem = snapshot_reader(path, version)
-    try:  # opened here: through pyarrow's fsspec wrapper every read would first ask the store for the size
-        with filesystem.open(source, "rb") as handle:
-            return pq.read_table(handle, filters=filters).to_pylist()
-    except (pa.ArrowException, OSError) as error:
-        raise unreadable(path, error) from error
+    return read_table(path, filters=[("video_id", ">=", low), ("video_id", "<=", high)], snapshot=version).to_pylist()
 
 
 def load_batch(source_dirs: list[str], low: str, high: str,
