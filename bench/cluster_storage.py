@@ -105,7 +105,7 @@ def main() -> None:
     config = write_mixture(WORK / "sources", args.fraction, ROOT / "pipelines" / "public_annotations.yaml",
                            videos_per_batch=args.videos_per_batch, rows_per_shard=5000)
     results = {}
-    with s3_server() as s3:
+    with s3_server(buckets=("streamo-bench",)) as s3:
         os.environ.update(s3)  # for reading the S3 manifests back here
         env = {**os.environ, **s3}
         runs = [("1 node, local disk", 0, "local"), ("2 nodes, local disk", 1, "local"),

@@ -6,13 +6,22 @@ with no extra arguments, because the card's YAML ``configs`` name every file)::
 
     README.md                                   dataset card, YAML configs first
     manifest.json                               shards, row counts, sha256
-    data/<task>/train-00000-of-00002.parquet    ...
-    data/<task>/validation-00000-of-00001.parquet
+    data/<task>/train-00000-of-00002-<sha16>.parquet    ...
+    data/<task>/validation-00000-of-00001-<sha16>.parquet
+
+A release written over an earlier one never touches the earlier one's files before the new manifest is
+in place: shard names end in a prefix of their own checksum (as ``datasets``' ``push_to_hub`` names its
+shards by fingerprint), so a new shard never overwrites a different old one, the card names its files
+one by one instead of by glob, and the old shards are removed only once the new manifest is written.
+Until then ``.pending.json`` lists the new shards: a killed or failed re-release leaves the earlier
+release whole and valid, and the next run removes what the killed one left.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import shutil
 import tempfile
 from collections import defaultdict
@@ -31,11 +40,12 @@ from streamo_data.errors import MissingInput, UserError
 from streamo_data.fidelity import PAPER_SAMPLES, PAPER_VIDEOS, fidelity_markdown
 from streamo_data.io import sha256_of, write_text_atomic
 from streamo_data.reasons import validation_messages
-from streamo_data.schema import ReleaseManifest, ShardInfo, stable_id
+from streamo_data.schema import SHARD_PATH_PATTERN, ReleaseManifest, ShardInfo, stable_id
 from streamo_data.storage import AnyPath, is_remote, make_dirs, put, relative_name
 from streamo_data.tables import SAMPLE_FEATURES, parquet_file, read_table
 
 MANIFEST = "manifest.json"
+PENDING = ".pending.json"  # the shards of a release being written, before its manifest lists them
 SPLITS = ("train", "validation")
 
 
@@ -75,8 +85,9 @@ def validation_videos(videos_by_task: dict[str, set[str]], fraction: float, seed
 class ShardWriter:
     """Streams sample rows into ``data/<task>/<split>-*.parquet``, one open Parquet writer per task and
     split, rolling over every ``rows_per_shard`` rows, so memory holds one batch whatever the corpus
-    size. Shards are written under temporary names and renamed to ``<split>-0000i-of-0000N.parquet``
-    only when complete (N is known only then); ``finish`` also drops shards of an earlier release.
+    size. Shards are written under temporary names and moved to ``<split>-0000i-of-0000N-<sha16>.parquet``
+    only when complete (N is known only then), beside an earlier release's shards, which
+    :func:`publish` removes once the new manifest is written.
     A release on an object store is staged in a local temporary folder and each finished shard uploaded
     once (an object store has no rename, and a shard must never be seen half written)."""
 
@@ -86,6 +97,7 @@ class ShardWriter:
         self.open: dict[tuple[str, str], tuple[pq.ParquetWriter, Path, int]] = {}
         self.done: dict[tuple[str, str], list[tuple[Path, int]]] = defaultdict(list)
         check_release_target(out_dir)
+        remove_pending(out_dir)
         if is_remote(out_dir):
             make_dirs(out_dir)
             self.staging = Path(tempfile.mkdtemp(prefix="streamo-release-"))
@@ -117,23 +129,59 @@ class ShardWriter:
     def finish(self) -> list[ShardInfo]:
         for key in list(self.open):
             self._close(key)
-        shards: list[ShardInfo] = []
+        staged: list[tuple[Path, ShardInfo]] = []
         for (task, split), files in sorted(self.done.items()):
             for index, (path, rows) in enumerate(files):
-                relative = f"data/{task}/{split}-{index:05d}-of-{len(files):05d}.parquet"
                 checksum = sha256_of(path)
-                put(path, self.out_dir / relative)
-                shards.append(ShardInfo(path=relative, task=task, split=split, num_rows=rows, sha256=checksum))
-        keep = {shard.path for shard in shards}
-        for stale in (self.out_dir / "data").rglob("*.parquet") if (self.out_dir / "data").exists() else []:
-            if relative_name(stale, self.out_dir) not in keep:
-                stale.unlink()
+                relative = f"data/{task}/{split}-{index:05d}-of-{len(files):05d}-{checksum[:16]}.parquet"
+                staged.append((path, ShardInfo(path=relative, task=task, split=split, num_rows=rows,
+                                               sha256=checksum)))
+        # named before any is moved in, so that a killed run's shards are known for what they are
+        write_text_atomic(self.out_dir / PENDING, json.dumps([shard.path for _, shard in staged]))
+        for path, shard in staged:
+            put(path, self.out_dir / shard.path)
         shutil.rmtree(self.staging, ignore_errors=True)
-        return shards
+        return [shard for _, shard in staged]
+
+
+def pending_shards(out_dir: AnyPath) -> set[str]:
+    """The shards a release being written (or killed while writing) has put beside the current one."""
+    path = out_dir / PENDING
+    if not path.exists():
+        return set()
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return set()
+    if not isinstance(listed, list):
+        return set()
+    return {item for item in listed if isinstance(item, str) and re.match(SHARD_PATH_PATTERN, item)}
+
+
+def remove_pending(out_dir: AnyPath) -> None:
+    """What a killed release left: its shards that the manifest in place does not list, then its list."""
+    pending = pending_shards(out_dir)
+    if not pending and not (out_dir / PENDING).exists():
+        return
+    listed = {shard.path for shard in read_manifest(out_dir).shards} if (out_dir / MANIFEST).exists() else set()
+    for relative in sorted(pending - listed):
+        if (out_dir / relative).exists():
+            (out_dir / relative).unlink()
+    (out_dir / PENDING).unlink()
+
+
+def remove_unlisted_shards(out_dir: AnyPath, manifest: ReleaseManifest) -> None:
+    """An earlier release's shards, once the new manifest that replaces it is in place."""
+    keep = {shard.path for shard in manifest.shards}
+    for stale in (out_dir / "data").rglob("*.parquet") if (out_dir / "data").exists() else []:
+        if relative_name(stale, out_dir) not in keep:
+            stale.unlink()
+    if (out_dir / PENDING).exists():
+        (out_dir / PENDING).unlink()
 
 
 # What a release folder holds, finished or interrupted; anything else means the folder is someone's own.
-RELEASE_ENTRIES = {"data", ".staging", "README.md", MANIFEST, "assets"}
+RELEASE_ENTRIES = {"data", ".staging", "README.md", MANIFEST, PENDING, "assets"}
 
 
 def check_release_target(out_dir: AnyPath) -> None:
@@ -156,6 +204,7 @@ def publish(out_dir: AnyPath, manifest: ReleaseManifest) -> None:
     plots = card_plots(out_dir, manifest, stats)
     write_text_atomic(out_dir / "README.md", dataset_card(manifest, stats, plots))
     write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))
+    remove_unlisted_shards(out_dir, manifest)
 
 
 def card_plots(out_dir: AnyPath, manifest: ReleaseManifest, stats: dict[str, Any]) -> list[tuple[str, str]]:
@@ -231,7 +280,7 @@ def release_fingerprint(manifest: ReleaseManifest) -> str:
     return stable_id(sorted((shard.path, shard.sha256) for shard in manifest.shards))
 
 
-def _config(name: str, files: dict[str, str], fingerprint: str, default: bool = False) -> dict[str, Any]:
+def _config(name: str, files: dict[str, list[str]], fingerprint: str, default: bool = False) -> dict[str, Any]:
     config: dict[str, Any] = {"config_name": name}
     if default:
         config["default"] = True
@@ -247,17 +296,19 @@ def dataset_card(manifest: ReleaseManifest, stats: dict[str, Any] | None = None,
                  plots: list[tuple[str, str]] | None = None) -> str:
     """README.md with the YAML header that `datasets` uses to find configs and splits, and, given the
     release's stats (:func:`streamo_data.stats.manifest_stats`), its fidelity to the paper's corpus."""
-    splits_of: dict[str, set[str]] = defaultdict(set)
+    # each file by name, never a glob: a re-release puts its shards beside these before its manifest
+    # replaces this one, and a glob would load both
+    files_of: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for shard in manifest.shards:
-        splits_of[shard.task].add(shard.split)
-    all_splits = {s for splits in splits_of.values() for s in splits}
+        files_of[shard.task][shard.split].append(shard.path)
+        files_of["\0all"][shard.split].append(shard.path)
     fingerprint = release_fingerprint(manifest)
-    configs = [_config("all", {s: f"data/*/{s}-*.parquet" for s in SPLITS if s in all_splits}, fingerprint,
-                       default=True)]
-    configs += [
-        _config(task, {s: f"data/{task}/{s}-*.parquet" for s in SPLITS if s in splits_of[task]}, fingerprint)
-        for task in manifest.tasks
-    ]
+
+    def files(key: str) -> dict[str, list[str]]:
+        return {split: sorted(files_of[key][split]) for split in SPLITS if files_of[key][split]}
+
+    configs = [_config("all", files("\0all"), fingerprint, default=True)]
+    configs += [_config(task, files(task), fingerprint) for task in manifest.tasks]
     header = {
         "configs": configs,
         "license": "other",

@@ -266,12 +266,26 @@ class StreamingSample(_Model):
         }
 
 
+# A manifest comes with a downloaded release, so its names are untrusted input: they become file names
+# (export raw writes ``<split>``-named files) and paths that every reader opens. Each is one plain name, the
+# path one file under ``data/<task>/``: no ``..``, no absolute path, nothing outside the release.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+SHARD_PATH_PATTERN = r"^data/[A-Za-z0-9_][A-Za-z0-9_.\-]*/[A-Za-z0-9_][A-Za-z0-9_.\-]*\.parquet$"
+
+
 class ShardInfo(_Model):
-    path: str
-    task: str
-    split: str
+    path: str = Field(pattern=SHARD_PATH_PATTERN, description="data/<task>/<split>-*.parquet, inside the release")
+    task: str = Field(pattern=NAME_PATTERN)
+    split: str = Field(pattern=r"^[A-Za-z0-9_]+$")
     num_rows: int = Field(ge=0)
-    sha256: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _path_is_the_shards_own(self) -> ShardInfo:
+        folder, name = self.path.split("/")[1:]
+        if folder != self.task or not name.startswith(f"{self.split}-"):
+            raise ValueError(f"shard path {self.path} is not under data/{self.task}/ named {self.split}-*")
+        return self
 
 
 class ReleaseManifest(_Model):
@@ -281,7 +295,7 @@ class ReleaseManifest(_Model):
     version: str
     fps: float
     num_samples: int
-    tasks: list[str]
+    tasks: list[Annotated[str, Field(pattern=NAME_PATTERN)]]
     shards: list[ShardInfo]
     targets: dict[str, int] = Field(default_factory=dict, description="Per-task quotas of the mixture config.")
     fingerprint: str | None = Field(default=None, description="Hash of the build's config and inputs.")

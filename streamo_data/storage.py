@@ -35,9 +35,30 @@ def is_url(text: str | os.PathLike[str]) -> bool:
     return bool(_URL.match(str(text))) and not str(text).startswith("file://")
 
 
+def credentials_end(text: str) -> int | None:
+    """Where the ``user:password@`` of a URL ends (the index after its ``@``), or None when it has none.
+
+    A secret may hold ``/`` (AWS secret keys often do), so the authority is not simply the text up to the
+    first ``/``: a ``:`` there that is not a port (a bucket or host name never holds one) followed by an
+    ``@`` anywhere later is a credential too. The last ``@`` is taken, so that no part of a secret that
+    itself holds ``@`` or ``/`` is left outside the mask (a message may mask more than the secret)."""
+    match = _URL.match(text)
+    if match is None:
+        return None
+    rest = text[match.end():]
+    authority = rest.split("/", 1)[0]
+    if "@" in authority or (":" in authority and "@" in rest and not authority.partition(":")[2].isdigit()):
+        return match.end() + rest.rindex("@") + 1
+    return None
+
+
 def redacted(text: str) -> str:
     """``text`` with any ``user:password@`` of a URL replaced, for messages."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@", r"\1***@", text)
+    end = credentials_end(text)
+    if end is None:
+        return text
+    scheme_end = _URL.match(text).end()  # type: ignore[union-attr]  # credentials_end found a URL
+    return text[:scheme_end] + "***@" + text[end:]
 
 
 def location(text: str | os.PathLike[str]) -> AnyPath:
@@ -46,7 +67,7 @@ def location(text: str | os.PathLike[str]) -> AnyPath:
         return text
     raw = str(text)
     if is_url(raw):
-        if "@" in raw.split("://", 1)[1].split("/", 1)[0]:
+        if credentials_end(raw) is not None:
             raise ValueError("credentials do not belong in a path: set them in the environment"
                              " (e.g. AWS_ACCESS_KEY_ID) on every node")
         return UPath(raw)
@@ -188,7 +209,7 @@ _BUCKETS: set[tuple[int, str]] = set()
 
 def make_dirs(path: AnyPath) -> None:
     """A folder and its parents. An object store has no folders (a prefix exists once it holds an
-    object), so there only its bucket is made when missing."""
+    object), so there its bucket is only checked: a missing bucket is an error, never created."""
     if not is_remote(path):
         Path(path).mkdir(parents=True, exist_ok=True)
         return
@@ -197,7 +218,11 @@ def make_dirs(path: AnyPath) -> None:
     if known in _BUCKETS:  # every upload makes sure of its bucket: ask the store once per process
         return
     if not path.fs.exists(bucket):  # type: ignore[union-attr]
-        path.fs.mkdir(bucket)  # type: ignore[union-attr]
+        from streamo_data.errors import UserError
+
+        # never made here: a typo in --out would otherwise create a bucket in the account and fill it
+        raise UserError(f"{redacted(str(path))}: the bucket {bucket!r} does not exist (or these credentials"
+                        " cannot see it); create it first, e.g. `aws s3 mb s3://" + bucket + "`")
     _BUCKETS.add(known)
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from streamo_data.errors import UserError
 from streamo_data.io import sha256_of
 from streamo_data.reasons import reason_key, validation_messages
-from streamo_data.release import read_manifest
+from streamo_data.release import pending_shards, read_manifest
 from streamo_data.schema import StreamingSample
 from streamo_data.storage import AnyPath, relative_name
 from streamo_data.tables import iter_rows
@@ -69,7 +69,7 @@ def validate_release(release_dir: AnyPath) -> ValidationReport:
         if count != shard.num_rows:
             report.add("shard row count differs from manifest.json", shard.path)
     for extra in unlisted_files(release_dir, {shard.path for shard in manifest.shards}):
-        report.add("Parquet file in data/ not listed in manifest.json (load_dataset reads it too)", extra)
+        report.add("Parquet file in data/ not listed in manifest.json", extra)
     for video_id, splits in splits_of_video.items():
         if len(splits) > 1:
             report.add("video appears in more than one split", video_id)
@@ -77,7 +77,10 @@ def validate_release(release_dir: AnyPath) -> ValidationReport:
 
 
 def unlisted_files(release_dir: AnyPath, listed: set[str]) -> list[str]:
-    """Parquet files under ``data/`` that the manifest does not name: the card's globs would load them."""
+    """Parquet files under ``data/`` that the manifest does not name (anyone reading ``data/*/*.parquet``
+    would load them), except the shards of a re-release in progress or killed, which ``.pending.json``
+    names: the next release removes them, and the card, naming its files one by one, never loads them."""
     data = release_dir / "data"
     found = (relative_name(p, release_dir) for p in data.rglob("*.parquet")) if data.is_dir() else ()
-    return sorted(path for path in found if path not in listed)
+    pending = pending_shards(release_dir)
+    return sorted(path for path in found if path not in listed and path not in pending)

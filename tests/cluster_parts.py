@@ -32,9 +32,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def s3_server() -> Iterator[dict[str, str]]:
-    """A moto S3 server on a free loopback port; yields the environment that points clients at it (the
-    credentials are the server's dummies, read from the environment as real ones would be)."""
+def s3_server(buckets: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free loopback port, with ``buckets`` made (streamo never creates one); yields the
+    environment that points clients at it (the credentials are the server's dummies, read from the
+    environment as real ones would be)."""
     import s3fs
 
     # fsspec keeps one client per set of arguments, and the endpoint is not one of them (it comes from the
@@ -54,8 +55,17 @@ def s3_server() -> Iterator[dict[str, str]]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("moto_server did not start") from None
                 time.sleep(0.2)
-        yield {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing-key-id",
+        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing-key-id",
                "AWS_SECRET_ACCESS_KEY": "testing-secret-never-logged", "AWS_DEFAULT_REGION": "us-east-1"}
+        if buckets:
+            import boto3
+
+            client = boto3.client("s3", endpoint_url=endpoint, region_name=env["AWS_DEFAULT_REGION"],
+                                  aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                                  aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+            for bucket in buckets:
+                client.create_bucket(Bucket=bucket)
+        yield env
     finally:
         s3fs.S3FileSystem.clear_instance_cache()
         process.terminate()

@@ -29,7 +29,7 @@ BUCKET = "streamo-test"
 
 @pytest.fixture(scope="module")
 def s3_env() -> Iterator[dict[str, str]]:
-    with s3_server() as env, pytest.MonkeyPatch.context() as patch:
+    with s3_server(buckets=(BUCKET,)) as env, pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
         yield env

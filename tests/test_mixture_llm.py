@@ -253,7 +253,7 @@ def test_annotators_with_the_work_dir_on_object_storage(env: StubServer, tmp_pat
     run_mixture(config, tmp_path / "work", tmp_path / "local", LOCAL)
     expected = release_rows(tmp_path / "local")
     sent = env.state.received["chat"]
-    with s3_server() as s3:
+    with s3_server(buckets=("streamo-llm",)) as s3:
         for key, value in s3.items():
             monkeypatch.setenv(key, value)
         from streamo_data.storage import location

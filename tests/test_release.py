@@ -40,7 +40,7 @@ def test_layout_shards_and_checksums(work_dir: Path, tmp_path: Path) -> None:
     grounding_train = [s for s in manifest.shards if s.task == "temporal_grounding" and s.split == "train"]
     total = len(grounding_train)
     assert total >= 2 and [Path(s.path).name for s in grounding_train] == [
-        f"train-{i:05d}-of-{total:05d}.parquet" for i in range(total)]
+        f"train-{i:05d}-of-{total:05d}-{s.sha256[:16]}.parquet" for i, s in enumerate(grounding_train)]
     written = pq.read_table(work_dir / SAMPLES).num_rows
     assert sum(s.num_rows for s in manifest.shards) == manifest.num_samples == written
     assert validate_release(release).ok

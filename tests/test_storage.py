@@ -18,12 +18,9 @@ from tests.cluster_parts import s3_server
 
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[str]:
-    with s3_server() as env, pytest.MonkeyPatch.context() as patch:
+    with s3_server(buckets=("storage-test",)) as env, pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
-        import fsspec
-
-        fsspec.filesystem("s3").mkdir("storage-test")
         yield "s3://storage-test"
 
 
@@ -66,8 +63,8 @@ def test_shards_reach_the_store_only_when_finished(bucket: str) -> None:
     writer.write("narration", "train", table)
     assert not (out / "data").exists()  # staged on this machine, not half-uploaded
     shards = writer.finish()
-    assert [s.path for s in shards] == ["data/narration/train-00000-of-00002.parquet",
-                                        "data/narration/train-00001-of-00002.parquet"]
+    assert [s.path for s in shards] == [f"data/narration/train-00000-of-00002-{shards[0].sha256[:16]}.parquet",
+                                        f"data/narration/train-00001-of-00002-{shards[1].sha256[:16]}.parquet"]
     assert read_table(out / shards[0].path).num_rows == 2
     found = sorted(relative_name(p, out) for p in (out / "data").rglob("*.parquet"))
     assert found == [s.path for s in shards]
@@ -81,3 +78,34 @@ def test_a_local_file_moves_onto_the_store(bucket: str, tmp_path: Path) -> None:
     move(location(f"{bucket}/moved/report.json"), location(f"{bucket}/moved/again.json"))
     assert not location(f"{bucket}/moved/report.json").exists()
     assert location(f"{bucket}/moved/again.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("url", ["s3://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY@bucket/rel",
+                                 "s3://AKIAEXAMPLE:pl@in/secret@bucket/rel", "s3://AKIAEXAMPLE@bucket/rel",
+                                 "gs://id:se/cr/et@bucket"])
+def test_credentials_in_a_url_are_refused_and_masked_whatever_they_hold(url: str) -> None:
+    with pytest.raises(ValueError, match="credentials do not belong in a path"):
+        location(url)
+    shown = redacted(url)
+    assert "AKIAEXAMPLE" not in shown and "secret" not in shown and "se/cr" not in shown
+    assert shown.startswith(url.split("://")[0] + "://***@bucket")
+
+
+def test_urls_without_credentials_pass(bucket: str) -> None:
+    for url in ("s3://bucket/key@with-at/x", "http://127.0.0.1:9000/path@x", "s3://bucket/a:b/c@d"):
+        assert redacted(url) == url
+        location(url)
+
+
+def test_a_missing_bucket_is_an_error_and_never_created(bucket: str, tmp_path: Path) -> None:
+    import fsspec
+
+    from streamo_data.errors import UserError
+
+    with pytest.raises(UserError, match="bucket 'typo-never-made' does not exist"):
+        ShardWriter(location("s3://typo-never-made/release"), rows_per_shard=2)
+    with pytest.raises(UserError, match="does not exist"):
+        write_text_atomic(location("s3://typo-never-made-either/state.json"), "{}")
+    fs = fsspec.filesystem("s3")
+    fs.invalidate_cache()
+    assert not fs.exists("typo-never-made") and not fs.exists("typo-never-made-either")
