@@ -21,7 +21,9 @@ from streamo_data.cli.common import (
     release_location,
 )
 from streamo_data.cli.convert import export_app
+from streamo_data.errors import UserError
 from streamo_data.frames.timing import Timing
+from streamo_data.outputs import check_not_inside
 
 
 def _size(count: int | None) -> str:
@@ -49,7 +51,8 @@ def export_frames(
     records: Annotated[Path | None, typer.Option(help="Image-format records: .jsonl, or .json for the reference's"
                                                  " JSON list; default OUT/images.jsonl.")] = None,
     split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
-    replace: Annotated[bool, typer.Option(help="Rewrite frame folders made with other settings.")] = False,
+    replace: Annotated[bool, typer.Option(help="Rewrite frame folders made with other settings (never a"
+                                                " file, a link, or a folder holding anything but frames).")] = False,
     dry_run: Annotated[bool, typer.Option(help="Estimate frames and disk space; write nothing.")] = False,
     backend: Annotated[str, typer.Option(help="Preferred frame backend: pyav (skips the frames nothing needs;"
                                          " 1.5x decord here) or decord; the other is the fallback.")] = "pyav",
@@ -62,7 +65,14 @@ def export_frames(
     from streamo_data.frames.export import FramesRequest, estimate_frames
     from streamo_data.frames.export import export_frames as export
 
-    request = FramesRequest(release_location(release), video_root, out, timing=timing,
+    release_dir = release_location(release)
+    # the frames folder and the records resume in place, so they may exist; never over what is read
+    check_not_inside(out, "--out", [release_dir])
+    if records is not None:
+        if records.is_dir():
+            raise UserError(f"--records {records} is a folder, not a file")
+        check_not_inside(records, "--records", [release_dir, video_root])
+    request = FramesRequest(release_dir, video_root, out, timing=timing,
                             image_format=image_format.lower(), quality=quality, max_side=max_side,
                             split=split, replace=replace,
                             backend=check_backend(backend))

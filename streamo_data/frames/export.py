@@ -4,7 +4,8 @@ Two passes over the release's samples (streamed from its shards, so memory grows
 videos, not of samples): the first gathers each video's frame turns, the second, after the frames are
 written, renders each sample to the stream format and then to the image format, pointing at its video's
 frames. Videos run on Ray (:func:`streamo_data.frames.extract.extract_item`); each finished folder is
-complete and marked, so a killed run resumes by skipping them.
+complete and marked, so a killed run resumes by skipping them. One export at a time writes into a
+frames folder (a lock file in it): two would clear each other's half-built folders.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 import statistics
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from streamo_data.convert import iter_release_samples
 from streamo_data.errors import MissingInput, UserError
@@ -27,7 +31,14 @@ from streamo_data.frames.extract import (
     estimate_item,
     extract_item,
 )
-from streamo_data.frames.layout import EXTENSIONS, FrameSettings, clear_partials, folder_name, frame_file
+from streamo_data.frames.layout import (
+    EXTENSIONS,
+    LOCK,
+    FrameSettings,
+    clear_partials,
+    folder_name,
+    frame_file,
+)
 from streamo_data.frames.timing import Timing, images_for_turns, turn_tolerance
 from streamo_data.io import atomic_path, write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
@@ -151,12 +162,35 @@ def collision_result(entry: VideoEntry) -> FrameResult:
                               " reference trainer would show that video's frames for this one")
 
 
+@contextmanager
+def exclusive(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir``'s lock for one export, or refuse: a second export would clear the first one's
+    half-built folders. The OS drops the lock when its process dies, so a killed run never blocks."""
+    lock = FileLock(out_dir / LOCK, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UserError(f"--out {out_dir}: another export is writing into it (it holds {out_dir / LOCK});"
+                        " wait for it to end") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def export_frames(request: FramesRequest, records_path: Path | None = None,
                   executor: Executor | None = None) -> FramesSummary:
     """Write every video's frames under ``request.out_dir`` and the image-format records (module doc)."""
     entries = request.videos()
     out_dir = request.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(out_dir):
+        return _export_locked(request, entries, records_path, executor)
+
+
+def _export_locked(request: FramesRequest, entries: list[VideoEntry], records_path: Path | None,
+                   executor: Executor | None) -> FramesSummary:
+    out_dir = request.out_dir
     summary = FramesSummary(cleared_partials=clear_partials(out_dir))
     results: dict[str, FrameResult] = {}
     for row in run_stage(extract_item, request.jobs(entries), executor or Executor(), "frames"):
@@ -171,7 +205,7 @@ def export_frames(request: FramesRequest, records_path: Path | None = None,
         for text in iter_record_text(records, as_json_list=summary.records_path.suffix == ".json"):
             handle.write(text)
     write_text_atomic(out_dir / SUMMARY, json.dumps(summary.as_json(), indent=2) + "\n")
-    clear_partials(out_dir)  # every worker has ended: what is left there is an empty folder
+    clear_partials(out_dir)  # every worker has ended: what is left there of ours is an empty folder
     return summary
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,12 +23,14 @@ from streamo_data.frames.layout import (
     EXTENSIONS,
     SIDECAR,
     FolderRecord,
+    FolderState,
     FrameSettings,
     done_text,
     frame_file,
     inspect_folder,
     new_partial,
     publish,
+    remove_frame_folder,
 )
 from streamo_data.frames.timing import (
     Timing,
@@ -148,6 +149,16 @@ def _write_frames(frames: Iterator[np.ndarray], folder: Path, settings: FrameSet
     return written, size
 
 
+def refusal(final: Path, state: FolderState, replace: bool) -> str:
+    """Why the folder at ``final`` is not replaced ('' when it may be): what is not frames never is, and
+    frames made otherwise only with ``--replace``."""
+    if state.kind == "foreign":
+        return f"{final} {state.reason}; it is left as it is: move it away to export this video"
+    if state.kind == "other" and not replace:
+        return f"{final} holds {state.reason}; remove it or pass --replace"
+    return ""
+
+
 def extract_video(job: FrameJob) -> FrameResult:
     started = time.perf_counter()
     result = FrameResult(video=job.video, folder=job.folder, status="error")
@@ -166,8 +177,8 @@ def extract_video(job: FrameJob) -> FrameResult:
             "drift_s": record.drift_s if record else None, "backend": record.backend if record else "reference",
             "extension": state.images[0].rsplit(".", 1)[-1],
         })
-    if state.kind == "other" and not job.replace:
-        result.reason = f"{final} holds {state.reason}; remove it or pass --replace"
+    result.reason = refusal(final, state, job.replace)
+    if result.reason:
         return result
     if state.kind in ("incomplete", "other"):
         result.replaced = state.reason
@@ -188,11 +199,11 @@ def extract_video(job: FrameJob) -> FrameResult:
             frames = backend.iter_frames(job.full_path, plan.indices, batch_size_for(plan.width, plan.height))
             written, size = _write_frames(frames, partial, job.settings)
         except DecodeError as error:
-            shutil.rmtree(partial, ignore_errors=True)
+            remove_frame_folder(partial)
             reasons.append(str(error))
             continue
         if written < max(1, needed):
-            shutil.rmtree(partial, ignore_errors=True)
+            remove_frame_folder(partial)
             reasons.append(f"{backend.name}: decodes {written} of the {len(plan.indices)} frames to sample and its"
                            f" samples need {job.turns} (truncated or corrupt?)")
             continue
@@ -248,9 +259,13 @@ def estimate_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     estimate = FrameEstimate(video=job.video, folder=job.folder, status="error")
     try:
         video_bytes = os.path.getsize(job.full_path)
-        state = inspect_folder(Path(job.out_dir) / job.folder, job.settings, job.video, video_bytes)
+        final = Path(job.out_dir) / job.folder
+        state = inspect_folder(final, job.settings, job.video, video_bytes)
         if state.kind == "done" and not job.replace:
             return [estimate.model_copy(update={"status": "done", "frames": len(state.images)}).model_dump()]
+        estimate.reason = refusal(final, state, job.replace)
+        if estimate.reason:
+            return [estimate.model_dump()]
         backends = available_backends(job.backend, single_threaded=True)
         plan = plan_frames(job, job.full_path, backends)
         width, height = output_size(plan.width, plan.height, job.settings.max_side)

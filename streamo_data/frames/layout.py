@@ -7,6 +7,10 @@ never carry a marker before every frame is in it: a folder is built under ``.par
 place whole. ``frames.json`` beside the frames records what they are (settings, native indices), so a
 rerun can tell a finished folder of this export from one made with other settings.
 
+Only what a frame export makes is ever replaced or removed: a folder (or ``.partial/`` entry) holding
+nothing but frame files, ``.done`` and ``frames.json``. A file, a link, or a folder with anything else in
+it at a frame folder's place is the user's: it is refused and left as it is, even with ``--replace``.
+
 * reference layout: ``<out>/<stem>_frames/``, the stem being the video file's name without extension,
   exactly where the reference preprocessor looks. Two videos with one stem (``a/x.mp4``, ``b/x.mp4``)
   collide there; the reference would show one video's frames for the other.
@@ -16,17 +20,23 @@ rerun can tell a finished folder of this export from one made with other setting
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from streamo_data.errors import UserError
+
 DONE = ".done"
 SIDECAR = "frames.json"
 PARTIAL = ".partial"
+LOCK = ".streamo-frames.lock"  # held by the one export writing into a frames folder
+FRAME_NAME = re.compile(r"frame_\d{6}\.(?:png|jpg|jpeg)")  # as this exporter and the reference name frames
+PARTIAL_NAME = re.compile(r".+\.[0-9a-f]{12}(?:\.old)?")  # new_partial's folders, and publish's set-aside ones
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what the reference lists in a finished folder
 EXTENSIONS = {"jpeg": "jpg", "png": "png"}
 
@@ -91,15 +101,47 @@ class FolderState:
     """What is at a frame folder's place: nothing, a finished folder (of these settings, or reusable
     reference frames), or something else that must not be silently replaced."""
 
-    kind: str  # "missing" | "done" | "incomplete" | "other"
+    kind: str  # "missing" | "done" | "incomplete" | "other" | "foreign" (not frames: never replaced)
     images: tuple[str, ...] = ()
     record: FolderRecord | None = None
     reason: str = ""
 
 
+def is_frame_entry(name: str) -> bool:
+    """A name a frame folder holds: a frame file, the marker or the sidecar."""
+    return name in (DONE, SIDECAR) or FRAME_NAME.fullmatch(name) is not None
+
+
+def stranger_in(folder: Path) -> str:
+    """Why what is at ``folder`` is not a frame folder that may be replaced ('' when it is one): anything
+    but plain frame files, marker and sidecar may be the user's own work."""
+    if folder.is_symlink():
+        return "is a symbolic link, not a frame folder"
+    if not folder.is_dir():
+        return "is a file, not a frame folder"
+    with os.scandir(folder) as entries:
+        strangers = sorted(e.name for e in entries if not (e.is_file(follow_symlinks=False)
+                                                           and is_frame_entry(e.name)))
+    if strangers:
+        more = f" (and {len(strangers) - 1} more)" if len(strangers) > 1 else ""
+        return f"holds {strangers[0]}{more}, which no frame export makes"
+    return ""
+
+
 def inspect_folder(folder: Path, settings: FrameSettings, video: str, video_bytes: int) -> FolderState:
-    if not folder.exists():
+    """What is at a frame folder's place; a state that would be replaced ("incomplete", "other") becomes
+    "foreign" when anything there is not frame-folder content, so that nothing of the user's is deleted."""
+    if not os.path.lexists(folder):
         return FolderState("missing")
+    state = _inspect(folder, settings, video, video_bytes)
+    if state.kind in ("incomplete", "other"):
+        stranger = stranger_in(folder)
+        if stranger:
+            return FolderState("foreign", reason=stranger)
+    return state
+
+
+def _inspect(folder: Path, settings: FrameSettings, video: str, video_bytes: int) -> FolderState:
     marker = read_done(folder)
     if marker is None:
         return FolderState("incomplete", reason="no .done marker (an interrupted extraction)")
@@ -150,23 +192,54 @@ def new_partial(out_dir: Path, name: str) -> Path:
     return folder
 
 
+def remove_frame_folder(folder: Path) -> bool:
+    """Delete a frame folder's own files and then the folder; anything else in it (put there meanwhile)
+    is kept, and so is the folder. Returns whether the folder is gone."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False) and is_frame_entry(entry.name):
+                os.unlink(entry.path)
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
 def publish(partial: Path, final: Path) -> None:
-    """Put a finished folder in place in one rename; what was there (an incomplete folder, or one the
-    caller chose to replace) is moved aside first and removed after."""
+    """Put a finished folder in place in one rename; what was there (an incomplete frame folder, or one
+    the caller chose to replace: never anything else, see :func:`inspect_folder`) is moved aside first
+    and its frame files removed after."""
     aside = None
-    if final.exists():
+    if os.path.lexists(final):
         aside = partial.with_name(partial.name + ".old")
         os.rename(final, aside)
     os.rename(partial, final)
     if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
+        remove_frame_folder(aside)
+
+
+def check_partials(out_dir: Path) -> None:
+    """``.partial`` must be a real folder for this exporter to build in: a file or a link there is the
+    user's, and refused before any video starts."""
+    root = out_dir / PARTIAL
+    if os.path.lexists(root) and (root.is_symlink() or not root.is_dir()):
+        raise UserError(f"{root}: is not a folder this exporter made (it builds frame folders there); move it away")
 
 
 def clear_partials(out_dir: Path) -> int:
-    """Remove what killed runs left half-built; returns how many folders."""
+    """Remove what killed runs left half-built (folders named and filled as :func:`new_partial` makes
+    them); anything else under ``.partial`` is the user's and kept. Returns how many folders."""
+    check_partials(out_dir)
     root = out_dir / PARTIAL
     if not root.exists():
         return 0
-    count = sum(1 for _ in root.iterdir())
-    shutil.rmtree(root, ignore_errors=True)
+    count = 0
+    with os.scandir(root) as entries:
+        ours = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and PARTIAL_NAME.fullmatch(e.name)]
+    for folder in sorted(ours):
+        if not stranger_in(folder):
+            count += remove_frame_folder(folder)
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only when empty: what is left is not ours
     return count
