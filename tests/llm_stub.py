@@ -40,10 +40,27 @@ NOTE = re.compile(r"^(\d+(?:\.\d+)?)s-(\d+(?:\.\d+)?)s: (.+)$", re.MULTILINE)
 QUOTED = re.compile(r'"([^"]+)"')
 
 
+def _quoting(answer: Any, extra: str) -> Any:
+    """``answer`` with ``extra`` appended to its first string value (wherever it is nested)."""
+    if isinstance(answer, str):
+        return answer + extra
+    if isinstance(answer, dict):
+        for key, value in answer.items():
+            changed = _quoting(value, extra)
+            if changed != value:
+                return {**answer, key: changed}
+    if isinstance(answer, list):
+        for index, value in enumerate(answer):
+            changed = _quoting(value, extra)
+            if changed != value:
+                return [*answer[:index], changed, *answer[index + 1:]]
+    return answer
+
+
 @dataclass
 class Fault:
     kind: str  # "429" | "401" | "500" | "slow" | "malformed" | "bad_times" | "empty" | "at_end" | "not_json"
-    #            | "no_choices"
+    #            | "no_choices" | "echo_key"
     #            | "disagree" | "negative" | "repeat" (the pipelines' stages)
     retry_after: float | str | None = None  # a number of seconds, or the raw header text
     seconds: float = 0.0
@@ -221,6 +238,9 @@ class StubServer:
                 await asyncio.sleep(fault.seconds)
             if fault and fault.kind == "malformed":
                 content = '{"caption": "unterminated'
+            elif fault and fault.kind == "echo_key":  # a gateway that quotes the Authorization header back
+                key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+                content = json.dumps(_quoting(answer_for(body), f" (your key is {key})"))
             elif fault and fault.kind == "empty":
                 content = ""
             else:

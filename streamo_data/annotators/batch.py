@@ -16,7 +16,13 @@ from typing import Any
 from openai import AsyncOpenAI
 
 from streamo_data.annotators.cache import RequestCache
-from streamo_data.annotators.client import ClientSettings, RequestFailed, api_key_from_env
+from streamo_data.annotators.client import (
+    SECRET_IN_REPLY,
+    ClientSettings,
+    RequestFailed,
+    api_key_from_env,
+    quotes_secret,
+)
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
@@ -33,8 +39,8 @@ async def run_batch(settings: ClientSettings, cache: RequestCache, pending: list
     """Submit ``pending``, wait for the batch, and cache every successful reply; returns counts."""
     if not pending:
         return {"submitted": 0, "cached": 0, "failed": 0}
-    client = AsyncOpenAI(api_key=api_key_from_env(settings), base_url=settings.base_url,
-                         timeout=settings.timeout_s, max_retries=3)
+    key = api_key_from_env(settings)
+    client = AsyncOpenAI(api_key=key, base_url=settings.base_url, timeout=settings.timeout_s, max_retries=3)
     try:
         uploaded = await client.files.create(file=("requests.jsonl", batch_lines(pending)), purpose="batch")
         batch = await client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
@@ -59,15 +65,17 @@ async def run_batch(settings: ClientSettings, cache: RequestCache, pending: list
                 response = record.get("response") or {}
                 if response.get("status_code") != 200:
                     raise ValueError("not answered")
-                body, key = response["body"], record["custom_id"]
+                body, custom_id = response["body"], record["custom_id"]
                 content = body["choices"][0]["message"]["content"] or ""
-                if not isinstance(content, str) or not isinstance(key, str):
+                if not isinstance(content, str) or not isinstance(custom_id, str):
                     raise TypeError("not a completion")
+                if quotes_secret(content, key):
+                    raise ValueError(SECRET_IN_REPLY)
             except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 failed += 1
                 continue
             usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-            cache.put(key, {"content": content, "usage": usage, "model": settings.model, "via": "batch"})
+            cache.put(custom_id, {"content": content, "usage": usage, "model": settings.model, "via": "batch"})
             cached += 1
         return {"submitted": len(pending), "cached": cached, "failed": failed}
     finally:

@@ -26,6 +26,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamo_data.annotators.cache import RequestCache, request_key
+from streamo_data.storage import credentials_end
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,10 @@ class ClientSettings(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"https?://[^/\s]+", value):
             raise ValueError("should be an http:// or https:// URL, e.g. http://localhost:8000/v1")
+        if value is not None and credentials_end(value) is not None:
+            # they would be part of every event's provenance, every cache key and every error line
+            raise ValueError("credentials do not belong in the URL: the key goes in the environment variable"
+                             " that --api-key-env names")
         return value
 
     @property
@@ -166,6 +171,15 @@ def retry_after_seconds(error: openai.APIStatusError) -> float | None:
     if parsed.tzinfo is None:  # RFC 9110 dates are GMT
         parsed = parsed.replace(tzinfo=datetime.UTC)
     return max(0.0, parsed.timestamp() - time.time())
+
+
+def quotes_secret(content: str, key: str) -> bool:
+    """Whether a reply holds the API key (a gateway that echoes the Authorization header): such a reply
+    is refused, never cached, so the key cannot reach events, a release or its exports."""
+    return bool(key) and key != "EMPTY" and key in content
+
+
+SECRET_IN_REPLY = "the reply quotes the API key: refused (not cached, not written)"
 
 
 class NotACompletion(ValueError):
@@ -271,7 +285,12 @@ class LLMClient:
                 # ... and the reply is read as plain JSON rather than built into typed models.
                 client = self.clients[next(self._turn) % len(self.clients)]
                 raw = await client.post("/chat/completions", body=body, cast_to=httpx.Response)
-                return reply_content(raw)
+                content, spent = reply_content(raw)
+                if quotes_secret(content, self._key):  # asked again, it would echo the key again
+                    for tally in tallies:
+                        tally.failed += 1
+                    raise RequestFailed(SECRET_IN_REPLY)
+                return content, spent
             except NotACompletion as error:
                 reason, wait = str(error), None
             except openai.APIStatusError as error:

@@ -59,6 +59,7 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
     from streamo_data.annotators.prompts import PromptError
     from streamo_data.errors import UserError
     from streamo_data.pipelines.annotate import AnnotateOptions, estimate, run_batch_pass, run_llm_annotation
+    from streamo_data.storage import redacted
 
     try:  # every option is checked before anything runs: one line naming the option, exit 2
         settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
@@ -71,7 +72,8 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
         detail = error.errors()[0]
         field = str(detail["loc"][-1]) if detail["loc"] else ""
         reason = str(detail["msg"]).removeprefix("Value error, ")
-        err.print(f"invalid {OPTION_OF.get(field, field)} {detail['input']!r}: {reason}", soft_wrap=True, markup=False)
+        shown = redacted(detail["input"]) if isinstance(detail["input"], str) else detail["input"]
+        err.print(f"invalid {OPTION_OF.get(field, field)} {shown!r}: {reason}", soft_wrap=True, markup=False)
         raise typer.Exit(2) from None
     try:
         if dry_run:

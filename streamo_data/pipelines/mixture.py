@@ -178,7 +178,8 @@ def expand_env(text: str, where: str) -> str:
             return match.group(2)
         raise ValueError(f"{where} uses ${{{match.group(1)}}}, which is not set")
 
-    return os.path.expandvars(_VAR.sub(value, text))
+    # only ``${VAR}``: a bare ``$`` is part of the name (a file called ``$HOME.json`` stays that file)
+    return _VAR.sub(value, text)
 
 
 class TaskQuota(BaseModel):
@@ -222,16 +223,22 @@ class MixtureConfig(BaseModel):
         # top-level ``x-...`` keys hold YAML anchors (shared endpoint settings), as in docker compose files
         raw = {key: value for key, value in raw.items() if not str(key).startswith("x-")}
 
+        # a path as the config writes it, for error lines: the value of a ``${VAR}`` may be a secret
+        as_written: dict[str, str] = {}
+
         def local(value: str, where: str) -> str:
             text = expand_env(str(value), where)
             if is_url(text):
                 try:
                     location(text)
                 except ValueError as error:  # said here, before pydantic would quote the URL
-                    raise ValueError(f"{where}: {redacted(text)}: {error}") from None
+                    raise ValueError(f"{where}: {redacted(str(value))}: {error}") from None
+                as_written[text] = str(value)
                 return text
             expanded = Path(text)
-            return str(expanded if expanded.is_absolute() else (path.parent / expanded).resolve())
+            resolved = str(expanded if expanded.is_absolute() else (path.parent / expanded).resolve())
+            as_written[resolved] = str(value)
+            return resolved
 
         for source in raw.get("sources") or []:
             name = source.get("name", "?") if isinstance(source, dict) else "?"
@@ -251,7 +258,10 @@ class MixtureConfig(BaseModel):
         for source in config.sources:
             for label, file in (("annotations", source.annotations), ("videos", source.videos)):
                 if file is not None and not file.exists():
-                    raise ValueError(f"source {source.name}: {label} {file} does not exist")
+                    written = as_written.get(str(file), str(file))
+                    shown = written if "${" in written else str(file)
+                    raise ValueError(f"source {source.name}: {label} {redacted(shown)} does not exist"
+                                     + (" (variables as set in the environment)" if shown != str(file) else ""))
             if source.recipe is None and source.videos is not None and not source.videos.is_dir():
                 raise ValueError(f"source {source.name}: without a recipe, videos must be a folder to ingest")
         names = [s.name for s in config.sources]
