@@ -12,8 +12,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from streamo_data.cli.common import FpsOpt, console, err, positive
-from streamo_data.errors import UserError
+from streamo_data.cli.common import FpsOpt, ReplaceOpt, console, err, positive
+from streamo_data.outputs import check_output_file
 
 app = typer.Typer()
 
@@ -68,6 +68,7 @@ def audit(
                                                     " latest time (nothing can be past the end).")] = None,
     fps: FpsOpt = 1.0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the whole report as JSON here.")] = None,
+    replace: ReplaceOpt = False,
 ) -> None:
     """Per task folder and source: records, records the reference converter would silently lose parts of,
     malformed records with reasons, and the fidelity figures beside the paper's."""
@@ -75,8 +76,9 @@ def audit(
     from streamo_data.io import write_text_atomic
 
     positive("--fps", fps)
-    if json_out is not None and json_out.is_dir():
-        raise UserError(f"--json {json_out} is a folder, not a file")
+    if json_out is not None:
+        check_output_file(json_out, "--json", reads=[release_dir, *([video_root] if video_root else [])],
+                          replace=replace)
     result = audit_release(release_dir, video_root, fps).as_dict()
     console.print(audit_table(result))
     console.print(f"frames counted from the {result['frames_from']}. answer lost: overwritten by a later answer"

@@ -32,6 +32,7 @@ CpusOpt = Annotated[int | None, typer.Option("--num-cpus", help="Cap the local R
 ReleaseArg = Annotated[str, typer.Argument(metavar="RELEASE_DIR", help="A release folder: a local path or a URL"
                                                                   " (s3://bucket/release), read where it is.")]
 FpsOpt = Annotated[float, typer.Option("--fps", help="Sampled frames per second.")]
+ReplaceOpt = Annotated[bool, typer.Option("--replace", help="Replace an existing output file (refused without).")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from streamo_data.cli.common import FpsOpt, ReleaseArg, console, err, release_location
+from streamo_data.cli.common import FpsOpt, ReleaseArg, ReplaceOpt, console, err, release_location
+from streamo_data.outputs import check_output_file
 
 convert_app = typer.Typer(help="Read the reference raw-annotation format.", no_args_is_help=True)
 export_app = typer.Typer(help="Write a release in other formats.", no_args_is_help=True)
@@ -49,10 +50,13 @@ def convert_raw_to_stream(
     fps: FpsOpt = 1.0,
     system_prompt: Annotated[str | None, typer.Option(help="Replace the reference's system prompt.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes; default: one per core.")] = None,
+    replace: ReplaceOpt = False,
 ) -> None:
     """Raw records -> stream format exactly as the reference converter writes it (its drops reported)."""
     from streamo_data.raw_records import RawInputError
     from streamo_data.reference_convert import raw_to_stream
+
+    check_output_file(out, "--out", reads=[raw], replace=replace)
 
     try:
         summary = raw_to_stream(raw, video_root, out, fps, system_prompt=system_prompt, workers=workers)
@@ -70,11 +74,14 @@ def export_stream_format(
     out: Annotated[Path, typer.Option("--out", help="FILE.jsonl, or FILE.json for the reference's JSON list.")],
     video_root: Annotated[str | None, typer.Option(help="Prefix joined to each video path.")] = None,
     split: Annotated[str | None, typer.Option(help="Only this split.")] = None,
+    replace: ReplaceOpt = False,
 ) -> None:
     """Render a release to the reference stream format that the Streamo ms-swift trainer reads."""
     from streamo_data.convert import export_stream_format as export
 
-    count = export(release_location(release), out, video_root, split)
+    release_dir = release_location(release)
+    check_output_file(out, "--out", reads=[release_dir], replace=replace)
+    count = export(release_dir, out, video_root, split)
     console.print(f"{count} samples -> {out}")
 
 

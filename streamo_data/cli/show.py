@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from streamo_data.cli.common import ReleaseArg, console, err, release_location
+from streamo_data.cli.common import ReleaseArg, ReplaceOpt, console, err, release_location
 from streamo_data.errors import UserError
+from streamo_data.outputs import check_output_file
 
 app = typer.Typer()
 
@@ -25,6 +26,7 @@ def show(
     task: Annotated[str | None, typer.Option(help="With --random: only this task.")] = None,
     image_format: Annotated[str, typer.Option("--format", help="With --random: png or html.")] = "png",
     seed: Annotated[int, typer.Option(help="With --random: the draw's seed.")] = 0,
+    replace: ReplaceOpt = False,
 ) -> None:
     """Draw a sample as a timeline: its frames coloured by state, the question and answers on their frames."""
     from streamo_data.plots.show import draw, load_samples, random_ids
@@ -45,6 +47,9 @@ def show(
         targets = [out / f"{k:02d}_{sample_id}.{image_format}" for k, sample_id in enumerate(ids)]
     else:
         ids, targets = [sample_id], [out]
+    for target in targets:  # all checked before any is drawn
+        check_output_file(target, "--out", reads=[release_dir, *([video_root] if video_root else [])],
+                          replace=replace)
     for sample, target in zip(load_samples(release_dir, ids), targets, strict=True):
         note = draw(sample, target, video_root)
         console.print(f"{sample.task} {sample.sample_id} -> {target} ({escape(note)})")
