@@ -8,17 +8,50 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import posixpath
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from streamo_data.align import State, align
+from streamo_data.align import Alignment, State, align
 
 METADATA_BACKEND = "metadata"
 
 # A tolerance for times written with fewer decimals than the probed duration (e.g. 12.0 vs 11.9987).
 TIME_TOLERANCE_S = 0.05
+
+# The longest video the corpus takes: 12 hours, far above any real source (feature films, Ego4D's longest
+# recordings, a day's lecture) and far below what a crafted file or a typo claims (a last frame at 1e8 s,
+# an annotation's "duration": 1e8). Every stage spends memory per sampled frame, so this one number bounds
+# them all: ingest makes a longer video an error row, build rejects its events with a counted reason, and a
+# sample past it does not validate.
+MAX_VIDEO_DURATION_S = 12 * 3600.0
+
+
+def max_sampled_frames(fps: float) -> int:
+    """The most sampled frames a video within :data:`MAX_VIDEO_DURATION_S` can have at ``fps``: twice
+    ``duration * fps``, because the reference count samples every ``int(native_fps / fps)``-th native
+    frame, which is up to (not quite) twice as often as ``fps`` (25 fps sampled at 10 fps: every 2nd frame)."""
+    return math.ceil(2 * MAX_VIDEO_DURATION_S * fps) + 1
+
+
+def too_long(duration_s: float | None, num_frames: int | None, fps: float | None) -> str | None:
+    """Why a video is past the maximum (its duration or its sampled frame count), or None when it is not
+    (or when a value is missing or no number: checking those is the fields' job)."""
+    try:
+        duration, frames, rate = (None if v is None else float(v) for v in (duration_s, num_frames, fps))
+    except (TypeError, ValueError):
+        return None
+    if duration is not None and not duration <= MAX_VIDEO_DURATION_S:
+        return (f"video is {duration:g} s long, past the maximum of {MAX_VIDEO_DURATION_S:g} s"
+                f" ({MAX_VIDEO_DURATION_S / 3600:g} h) a video may last")
+    if frames is not None and rate is not None and rate > 0 and frames > max_sampled_frames(rate):
+        return (f"video has {frames:.0f} sampled frames, more than the {max_sampled_frames(rate)} that"
+                f" {MAX_VIDEO_DURATION_S / 3600:g} h at {rate:g} fps can have")
+    return None
+
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
 TIME_DECIMALS = 6  # a microsecond: finer than any frame grid, coarse enough to erase float noise
@@ -31,6 +64,24 @@ def _canonical_seconds(value: float) -> float:
 
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False), AfterValidator(_canonical_seconds)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+
+def leaves_root(video_path: str) -> bool:
+    """Whether a video path names a file outside the folder it is relative to (``/abs/x.mp4``,
+    ``../x.mp4``, ``a/../../x.mp4``): every reader joins it to a ``--video-root``, so such a path would have
+    it decode, show or export a file the user never pointed it at."""
+    return posixpath.isabs(video_path) or posixpath.normpath(video_path).split("/")[0] == ".."
+
+
+def _inside_the_root(video_path: str) -> str:
+    if leaves_root(video_path):
+        raise ValueError(f"video path {video_path!r} leaves the video root (absolute, or up with ..):"
+                         " a path relative to the videos folder is needed")
+    return video_path
+
+
+# A path relative to the video root, and inside it.
+VideoPath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_inside_the_root)]
 
 
 def stable_id(*parts: Any, length: int = 16) -> str:
@@ -52,7 +103,7 @@ class VideoRecord(_Model):
     """One probed video. An unreadable file is still a row, with ``status=error`` and the reason."""
 
     video_id: Identifier
-    path: NonEmpty = Field(description="Path relative to the video root.")
+    path: VideoPath = Field(description="Path relative to the video root, inside it.")
     status: VideoStatus
     error: str | None = None
     duration_s: float | None = Field(default=None, gt=0)
@@ -191,9 +242,9 @@ class StreamingSample(_Model):
     task: Identifier
     source: NonEmpty
     video_id: Identifier
-    video_path: NonEmpty
+    video_path: VideoPath
     video_name: NonEmpty
-    duration_s: float = Field(gt=0)
+    duration_s: float = Field(gt=0, le=MAX_VIDEO_DURATION_S)
     fps: float = Field(gt=0)
     num_frames: int = Field(gt=0)
     questions: list[QuestionTurn] = Field(min_length=1)
@@ -216,7 +267,9 @@ class StreamingSample(_Model):
         fps, num_frames = float(fps), int(num_frames)
         questions = [QuestionTurn.model_validate(q) for q in questions]
         responses = [ResponseTurn.model_validate(r) for r in responses]
-        alignment = align(questions, responses, num_frames, fps)
+        # Past the maximum, the labels are not derived (that costs memory per frame): validation says why.
+        alignment = (align(questions, responses, num_frames, fps) if too_long(duration_s, num_frames, fps) is None
+                     else Alignment([], [], {}))
         return cls(
             sample_id=cls.content_id(task, source, video_id, fps, num_frames, questions, responses),
             task=task, source=source, video_id=video_id, video_path=video_path,
@@ -228,6 +281,9 @@ class StreamingSample(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         where = f"sample {self.sample_id} ({self.task}, video {self.video_id})"
+        long = too_long(self.duration_s, self.num_frames, self.fps)
+        if long:
+            raise ValueError(f"{where}: {long}")
         limit = self.duration_s + TIME_TOLERANCE_S
         for q in self.questions:
             if q.time > limit:

@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features, Value
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_atomic
+from streamo_data.reasons import validation_messages
 from streamo_data.schema import Event, StreamingSample, VideoRecord
 from streamo_data.storage import AnyPath, arrow_source, open_snapshot
 
@@ -64,11 +65,18 @@ def to_row(model: BaseModel) -> dict[str, Any]:
 
 
 def from_row(model: type[M], row: dict[str, Any]) -> M:
+    """A stored row as its model. A row that does not validate (a release made elsewhere, or damaged) is
+    one line naming it, for every reader at once; ``streamo validate`` lists them all."""
     row = dict(row)
     for column in _JSON_COLUMNS.get(model, ()):
         if row.get(column) is not None:
             row[column] = json.loads(row[column])
-    return model.model_validate(row)
+    try:
+        return model.model_validate(row)
+    except ValidationError as error:
+        name = row.get("sample_id") or row.get("event_id") or row.get("video_id") or "?"
+        raise UserError(f"{model.__name__} {name}: {validation_messages(error)[0]}"
+                        " (streamo validate lists every such row)") from None
 
 
 def to_table(model: type[BaseModel], rows: Iterable[dict[str, Any]]) -> pa.Table:

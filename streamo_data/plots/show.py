@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from streamo_data.errors import UserError
 from streamo_data.frames.thumbnails import sample_thumbnails
-from streamo_data.plots.timeline import CELL_W, THUMB_H, render_html, render_png
+from streamo_data.plots.timeline import CELL_W, THUMB_H, drawn_frames, render_html, render_png
 from streamo_data.release import read_manifest
 from streamo_data.schema import StreamingSample
 from streamo_data.tables import from_row, read_table
@@ -47,14 +47,16 @@ def random_ids(release_dir: Path, count: int, task: str | None, seed: int) -> li
 
 
 def draw(sample: StreamingSample, out: Path, video_root: Path | None) -> str:
-    """Draw one sample into ``out`` (.png or .html); returns what the thumbnails came from."""
+    """Draw one sample into ``out`` (.png or .html); returns what the thumbnails came from (and, for a
+    sample longer than a timeline holds, how much of it is drawn)."""
     render = FORMATS.get(out.suffix.lower())
     if render is None:
         raise UserError(f"--out {out}: give a .png or .html file")
     thumbnails, note = None, "no --video-root: blank frames"
+    shown = drawn_frames(sample)
     if video_root is not None:
         video = video_root / sample.video_path
-        thumbnails = sample_thumbnails(str(video), sample.num_frames, sample.fps, CELL_W, THUMB_H)
+        thumbnails = sample_thumbnails(str(video), shown, sample.fps, CELL_W, THUMB_H)
         note = f"frames of {video}" if thumbnails is not None else f"cannot read {video}: blank frames"
     render(sample, out, thumbnails)
-    return note
+    return note if shown == sample.num_frames else f"{note}; the first {shown} of {sample.num_frames} frames"

@@ -25,6 +25,12 @@ COLUMNS = 30  # frames per row: 30 s at 1 fps
 CELL_W, THUMB_H, BAR_H = 48, 36, 14
 MARGIN, HEADER_H, TICKS_H, ROW_GAP, LINE_H = 16, 56, 18, 10, 18
 MIN_WIDTH = 760  # room for the title and the legend above a short sample
+# What a timeline draws at most, so that any valid sample (up to 12 h, see schema.MAX_VIDEO_DURATION_S) can be
+# shown: its first half hour at 1 fps (60 rows) and 200 turns written out below, a PNG at most about 8,000 px
+# tall that matplotlib draws in about 1 GB (it holds the picture as float RGBA); 10^6 frames would be a
+# 10 GiB picture and a 200 MB page. A longer sample is drawn up to there and says what is left out.
+MAX_DRAWN_FRAMES = 1800
+MAX_TEXT_LINES = 200
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,32 @@ def text_lines(sample: StreamingSample, turns: list[Turn]) -> list[str]:
             f"{seconds(turn.frame + 1, sample.fps)}): {turn.text}" for turn in turns]
 
 
+def drawn_frames(sample: StreamingSample) -> int:
+    """How many of the sample's frames (from the first) a timeline draws: all, up to :data:`MAX_DRAWN_FRAMES`."""
+    return min(sample.num_frames, MAX_DRAWN_FRAMES)
+
+
+def drawn(sample: StreamingSample) -> tuple[Layout, list[Turn], list[str]]:
+    """The layout, the turns on the drawn frames and the lines written below, for both formats; a sample
+    past what a timeline holds gets a last line saying what is not drawn, so the picture never passes
+    for the whole sample."""
+    shown = drawn_frames(sample)
+    every = turns_of(sample)
+    turns = [turn for turn in every if turn.frame < shown]
+    lines = text_lines(sample, turns)
+    left_out = len(every) - len(turns)
+    if len(lines) > MAX_TEXT_LINES:
+        left_out += len(lines) - (MAX_TEXT_LINES - 1)
+        lines = lines[:MAX_TEXT_LINES - 1]
+    if shown < sample.num_frames or left_out:
+        frames = (f"frames {shown}–{sample.num_frames - 1} ({seconds(shown, sample.fps)}–"
+                  f"{seconds(sample.num_frames, sample.fps)}) not drawn" if shown < sample.num_frames else "")
+        turns_note = f"{left_out} more turns not written" if left_out else ""
+        lines.append(f"… {', '.join(part for part in (frames, turns_note) if part)}: a timeline shows at most"
+                     f" {MAX_DRAWN_FRAMES} frames and {MAX_TEXT_LINES - 1} turns")
+    return Layout(shown), turns, lines
+
+
 def tick_frames(num_frames: int, fps: float) -> list[int]:
     """Frames whose start is a multiple of 5 seconds (or every frame's row start at low rates)."""
     every = max(1, round(5 * fps))
@@ -104,7 +136,7 @@ def tick_frames(num_frames: int, fps: float) -> list[int]:
 def strip(sample: StreamingSample, layout: Layout, thumbnails: list[np.ndarray] | None) -> np.ndarray:
     """The rows of cells as one RGB picture (white background), the layout's coordinates."""
     canvas = np.full((layout.strip_bottom, layout.width, 3), 255, np.uint8)
-    for frame, state in enumerate(sample.states):
+    for frame, state in enumerate(sample.states[:layout.num_frames]):
         left, top = layout.cell(frame)
         if thumbnails is not None:
             canvas[top:top + THUMB_H, left + 1:left + CELL_W - 1] = thumbnails[frame][:, 1:CELL_W - 1]
@@ -118,8 +150,7 @@ def strip(sample: StreamingSample, layout: Layout, thumbnails: list[np.ndarray] 
 def render_png(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray] | None = None) -> Layout:
     """The timeline as a PNG whose pixels follow ``Layout`` exactly (the strip is placed, not resampled)."""
     plt = pyplot()
-    layout, turns = Layout(sample.num_frames), turns_of(sample)
-    lines = text_lines(sample, turns)
+    layout, turns, lines = drawn(sample)
     width, height = layout.width, layout.height(len(lines))
     figure = plt.figure(figsize=(width / 100, height / 100), dpi=100)
     figure.figimage(strip(sample, layout, thumbnails), xo=0, yo=height - layout.strip_bottom, origin="upper")
@@ -135,7 +166,7 @@ def render_png(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray]
         figure.patches.append(plt.Rectangle(((legend_x + k * 92) / width, 1 - 24 / height), 12 / width, 12 / height,
                                             color=STATE_HEX[state], transform=figure.transFigure, figure=figure))
         text(legend_x + k * 92 + 16, 18, state.value, fontsize=8)
-    for frame in tick_frames(sample.num_frames, sample.fps):
+    for frame in tick_frames(layout.num_frames, sample.fps):
         left, top = layout.cell(frame)
         text(left + 1, top - TICKS_H / 2, seconds(frame, sample.fps), fontsize=7, color="#555555")
     for turn in turns:
@@ -161,12 +192,11 @@ def _data_uri(thumbnail: np.ndarray) -> str:
 def render_html(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray] | None = None) -> Layout:
     """The timeline as one self-contained HTML file (styles and thumbnails inline, no script, nothing
     fetched), positioned in pixels by the same ``Layout`` as the PNG."""
-    layout, turns = Layout(sample.num_frames), turns_of(sample)
-    lines = text_lines(sample, turns)
+    layout, turns, lines = drawn(sample)
     marks = {turn.frame: turn.mark for turn in turns}
-    ticks = set(tick_frames(sample.num_frames, sample.fps))
+    ticks = set(tick_frames(layout.num_frames, sample.fps))
     cells = []
-    for frame, state in enumerate(sample.states):
+    for frame, state in enumerate(sample.states[:layout.num_frames]):
         left, top = layout.cell(frame)
         x0, y0, x1, y1 = layout.bar(frame)
         answer = sample.answers[frame]

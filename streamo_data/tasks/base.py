@@ -18,7 +18,16 @@ from pydantic import ValidationError
 
 from streamo_data.align import answer_frame, lossless_order, on_stream, place_instant, place_span
 from streamo_data.reasons import validation_messages
-from streamo_data.schema import Event, EventKind, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord, stable_id
+from streamo_data.schema import (
+    Event,
+    EventKind,
+    QuestionTurn,
+    ResponseTurn,
+    StreamingSample,
+    VideoRecord,
+    stable_id,
+    too_long,
+)
 
 NEVER_SEEN = "evidence starts after the last sampled frame: the stream never shows it"
 
@@ -63,8 +72,11 @@ def task_rng(seed: int, key: str, task: str) -> random.Random:
 def build_all(builder: TaskBuilder, video: VideoRecord, events: Sequence[Event], seed: int) -> tuple[
         list[StreamingSample], list[Reject]]:
     """Every candidate of one video, made (the path without quotas); each event it reads that the
-    stream never shows is a reject of this task."""
+    stream never shows, or of a video past the maximum length, is a reject of this task."""
     samples: list[StreamingSample] = []
+    long = too_long_video(video)
+    if long is not None:  # checked before any per-frame work: a claimed 1e8 s would be 1e8 labels
+        return [], [Reject(video.video_id, builder.name, long) for e in events if e.kind in builder.kinds]
     shown, unseen = visible_events(video, events)
     rejects = [Reject(video.video_id, builder.name, NEVER_SEEN) for e in unseen if e.kind in builder.kinds]
     for candidate in builder.candidates(video, shown):
@@ -75,11 +87,20 @@ def build_all(builder: TaskBuilder, video: VideoRecord, events: Sequence[Event],
     return samples, rejects
 
 
+def too_long_video(video: VideoRecord) -> str | None:
+    """Why no sample can be made of this video because it is past the maximum length (see
+    :data:`streamo_data.schema.MAX_VIDEO_DURATION_S`), or None."""
+    return too_long(video.duration_s, video.num_frames, video.sample_fps)
+
+
 def visible_events(video: VideoRecord, events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
     """Events split into those the stream shows and those that start after its last frame. Only the
-    first are offered to builders, so every candidate can be made and a quota is met exactly."""
+    first are offered to builders, so every candidate can be made and a quota is met exactly. A video
+    past the maximum length shows none (no sample of it can validate)."""
     shown: list[Event] = []
     unseen: list[Event] = []
+    if too_long_video(video) is not None:
+        return shown, list(events)
     for event in events:
         (shown if on_stream(event.start_s, video.num_frames, video.sample_fps) else unseen).append(event)  # type: ignore[arg-type]
     return shown, unseen

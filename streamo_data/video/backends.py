@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
+from streamo_data.schema import MAX_VIDEO_DURATION_S
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,26 @@ class FrameBackend(Protocol):
         ...
 
 
+# A timestamp this far from zero is no time but FFmpeg's "unset" (AV_NOPTS_VALUE, which decord hands on as
+# 9.2e15 s); real ones, even an MPEG-TS clock near its 26.5 h wrap, stay far below it.
+UNSET_TIMESTAMP_S = 1e12
+
+
 def _times(starts: Sequence[float], last_duration: float | None) -> FrameTimes | None:
     """Starts made relative to the first frame; the last frame lasts ``last_duration`` when the
-    container says so, else the median gap (a container need not store the last frame's length)."""
+    container says so, else the median gap (a container need not store the last frame's length).
+    DecodeError for stamps that time nothing (unset, not finite, or every frame at one instant), so
+    that the next backend is asked instead of a division by a zero duration."""
     ordered = np.sort(np.asarray(starts, dtype=np.float64))
     if len(ordered) == 0:
         return None
+    largest = float(np.max(np.abs(ordered)))
+    if not largest < UNSET_TIMESTAMP_S:  # NaN too
+        raise DecodeError(f"nonsense frame timestamps: unset or not finite (up to {largest:g} s)")
+    if len(ordered) > 1 and ordered[-1] == ordered[0]:
+        raise DecodeError(f"nonsense frame timestamps: all {len(ordered)} frames at one instant")
+    if last_duration is not None and not math.isfinite(last_duration):
+        last_duration = None
     ordered -= ordered[0]
     gaps = np.diff(ordered)
     if last_duration is None or not last_duration > 0:
@@ -71,23 +88,37 @@ DECORD_UNSAFE_SUFFIXES = frozenset({".mpg", ".mpeg", ".m2v", ".vob", ".ts", ".mt
 
 
 @functools.lru_cache(maxsize=4096)
-def container_format(path: str) -> str | None:
-    """FFmpeg's name for the file's container (``mpegts``, ``mov,mp4,...``), None when PyAV cannot say."""
+def container_facts(path: str) -> tuple[str | None, float | None]:
+    """FFmpeg's name for the file's container (``mpegts``, ``mov,mp4,...``) and the duration it claims in
+    seconds, each None when PyAV cannot say; read from the header, nothing decoded."""
     try:
         import av
 
         with av.open(path) as container:
-            return str(container.format.name)
+            duration = None if container.duration is None else container.duration / 1_000_000
+            return str(container.format.name), duration
     except Exception:  # not installed, or not a container: the decoders report their own reasons
-        return None
+        return None, None
+
+
+def container_format(path: str) -> str | None:
+    """FFmpeg's name for the file's container, None when PyAV cannot say."""
+    return container_facts(path)[0]
 
 
 def _refuse_unsafe_container(path: str) -> None:
-    name = container_format(path)
+    """DecodeError for a file decord must not open: an MPEG stream (wrong frames or a hang), or one whose
+    container claims more than the longest video the corpus takes, because decord's reader allocates per
+    claimed frame when it opens a file (a 1.4 KB MKV whose last frame claims 1e9 s is a std::bad_alloc
+    abort of the whole process, which no caller can catch); PyAV reads such a file by its packets."""
+    name, claimed_s = container_facts(path)
     unsafe = (name in DECORD_UNSAFE_FORMATS if name is not None
               else os.path.splitext(path)[1].lower() in DECORD_UNSAFE_SUFFIXES)
     if unsafe:
         raise DecodeError(f"decord: does not seek reliably in {name or 'MPEG'} streams (wrong frames or a hang)")
+    if claimed_s is not None and not claimed_s <= MAX_VIDEO_DURATION_S:
+        raise DecodeError(f"decord: not opened, the container claims {claimed_s:g} s, past the maximum of"
+                          f" {MAX_VIDEO_DURATION_S:g} s a video may last (decord would allocate per claimed frame)")
 
 
 class DecordBackend:

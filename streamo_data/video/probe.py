@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from streamo_data.reference_format import sampled_frame_count
-from streamo_data.schema import VideoRecord, VideoStatus, stable_id
+from streamo_data.schema import MAX_VIDEO_DURATION_S, VideoRecord, VideoStatus, stable_id
 from streamo_data.video.backends import (
     DecodeError,
     FrameBackend,
@@ -167,6 +167,15 @@ def _stat_failure(full_path: str, error: OSError) -> str:
     return f"cannot stat file: {error.strerror}"
 
 
+def check_length(duration_s: float, claimed_by: str) -> None:
+    """DecodeError for timing past the longest video the corpus takes (``MAX_VIDEO_DURATION_S``) or not a
+    number: checked before any list per sampled frame is made, so a 1.4 KB file whose last frame claims
+    1e9 s becomes an error row instead of a billion-entry allocation."""
+    if not duration_s <= MAX_VIDEO_DURATION_S:
+        raise DecodeError(f"implausible timing: {claimed_by} make it {duration_s:g} s long, past the maximum of"
+                          f" {MAX_VIDEO_DURATION_S:g} s ({MAX_VIDEO_DURATION_S / 3600:g} h) a video may last")
+
+
 @dataclass(frozen=True)
 class SamplingPlan:
     """Which native frames a video is sampled at, and the facts the choice rests on."""
@@ -183,15 +192,18 @@ class SamplingPlan:
 def plan_sampling(path: str, fps: float, backends: Sequence[FrameBackend]) -> SamplingPlan:
     """The sampled frames of a file: the reference count and indices for a constant-rate video, by
     frame timestamps for a variable-rate one. Every stage that samples frames from a file uses this,
-    so features, annotations and the stream format agree. DecodeError when there is no video stream."""
+    so features, annotations and the stream format agree. DecodeError when there is no video stream or
+    its timing is past the maximum length (see :func:`check_length`)."""
     num_native, native_fps, width, height = opencv_metadata(path)
     if num_native <= 0 or native_fps <= 0 or width <= 0 or height <= 0:
         raise DecodeError(f"no decodable video stream (frames={num_native}, fps={native_fps:g},"
                           f" size={width}x{height})")
+    check_length(num_native / native_fps, f"the container's {num_native} frames at {native_fps:g} fps")
     times = frame_times_with_fallback(path, backends)
     variable = None if times is None else is_variable_rate(times)
     if times is not None and variable:
         count, duration = len(times.starts), times.duration_s
+        check_length(duration, f"its {count} frame timestamps")
         return SamplingPlan(sampled_frame_indices_by_time(times, fps), count, count / duration, duration,
                             width, height, True)
     return SamplingPlan(sampled_frame_indices(num_native, native_fps, fps), num_native, native_fps,
