@@ -14,8 +14,10 @@ reference converter's own decisions (:func:`streamo_data.reference_format.refere
 
 Frame counts come from the videos when a video root is given (the reference's own count); without one, a
 record's video is taken to end one frame after its latest time, the shortest video that holds every turn,
-so nothing is reported past the end and video lengths are lower bounds. A file that cannot be read (or that
-breaks off half way) is reported in one line and the audit goes on with the next; what was read of it counts.
+so nothing is reported past the end and video lengths are lower bounds; a record whose latest time is past
+the longest video the corpus takes (12 h) is counted malformed instead, never built frame by frame. A file
+that cannot be read (or that breaks off half way) is reported in one line and the audit goes on with the next;
+what was read of it counts.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from streamo_data.reference_format import (
     reference_turns,
     reference_video_path,
 )
+from streamo_data.schema import MAX_VIDEO_DURATION_S, max_sampled_frames
 
 RECORD_SUFFIXES = (".json", ".jsonl")
 MAX_EXAMPLES = 50
@@ -53,6 +56,11 @@ LOSS_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("untimed", ("is missing or unreadable", "no readable span or time")),
 )
 _STATE_OF_TOKEN = {token: state.value for state, token in STATE_TOKENS.items()}
+# Every frame of a record's video is built, so a video past the corpus's maximum length is not audited: a
+# time of 1e8 (a typo, or a crafted file) would be 1e8 frames and gigabytes for one 200-byte record.
+LATE_TIME = (f"a time past {MAX_VIDEO_DURATION_S / 3600:g} h, the longest a video may last (not audited;"
+             " give --video-root to count the video's own frames)")
+LONG_VIDEO = f"video longer than {MAX_VIDEO_DURATION_S / 3600:g} h, the longest a video may last (not audited)"
 
 
 def loss_kind(loss: str) -> str:
@@ -227,6 +235,8 @@ def audit_record(report: AuditReport, folder: str, where: str, record: Any) -> N
             frames = counted
         else:
             frames = latest_frames(questions, responses, report.fps)
+        if frames > max_sampled_frames(report.fps):  # a time of 1e8 would be 1e8 frames to build
+            return malformed(LONG_VIDEO if report.video_root is not None else LATE_TIME)
         converted = reference_frames(frames, questions, responses, report.fps)
     except ReferenceAbort as error:
         return malformed(f"{error} (the reference aborts its run)")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from streamo_data.errors import UserError
 from streamo_data.storage import AnyPath, is_remote, make_dirs, uploaded_on_success
 
 
@@ -63,3 +68,55 @@ def sha256_of(path: AnyPath, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+# ---- JSON that parses by the grammar but not in Python ----------------------------------------------------
+# json raises two errors besides JSONDecodeError, neither naming a file or a place: RecursionError for
+# nesting deeper than Python's stack ("[" * 100000), and ValueError for an integer of more digits than
+# int() converts (sys.get_int_max_str_digits(), 4300 by default). Every reader turns them into a reason
+# with these helpers, so a crafted file is one line naming it, never a traceback.
+
+def _digit_limit() -> int:
+    """The most digits json converts to an integer; 0 when the limit is switched off."""
+    return sys.get_int_max_str_digits()
+
+
+def json_limit_reason(error: BaseException) -> str | None:
+    """Why json could not load text it parsed (too deep, or an integer too long), or None when ``error``
+    is any other error (the caller's own, or a JSONDecodeError with its line and column)."""
+    if isinstance(error, RecursionError):
+        return "JSON nested too deeply to read (deeper than Python's stack; annotations nest a few levels)"
+    if isinstance(error, ValueError) and not isinstance(error, json.JSONDecodeError) and (
+            "integer string conversion" in str(error)):
+        return f"an integer of more than {_digit_limit()} digits, longer than Python converts"
+    return None
+
+
+def long_number_at(text: str, start: int = 0) -> int | None:
+    """The offset of the first integer in ``text`` (from ``start``) too long for json to convert, if any:
+    the place a :func:`json_limit_reason` about digits points at."""
+    limit = _digit_limit()
+    if limit <= 0:
+        return None
+    found = re.compile(rf"[0-9]{{{limit + 1},}}").search(text, start)
+    return found.start() if found else None
+
+
+def where_in(text: str, offset: int) -> str:
+    """``line L column C`` of ``offset`` in ``text``, as json's own messages say it."""
+    line, line_start = text.count("\n", 0, offset) + 1, text.rfind("\n", 0, offset) + 1
+    return f"line {line} column {offset - line_start + 1}"
+
+
+def loads_json(text: str, item: str) -> Any:
+    """``json.loads(text)``; a text too deep or with a too-long integer is a UserError ``<item>: <reason>``
+    (at the long number's line and column). A JSONDecodeError passes through for the caller to word."""
+    try:
+        return json.loads(text)
+    except (RecursionError, ValueError) as error:
+        reason = json_limit_reason(error)
+        if reason is None:
+            raise
+        offset = long_number_at(text) if isinstance(error, ValueError) else None
+        place = f" (at {where_in(text, offset)})" if offset is not None else ""
+        raise UserError(f"{item}: {reason}{place}") from error

@@ -4,7 +4,9 @@ The reference converter reads the whole file with ``json.load`` (UTF-8, no byte-
 JSON list of records or a single record object. We accept the same, plus JSON Lines (one object a line,
 our own layout), and read it incrementally with ``json.JSONDecoder.raw_decode`` over a sliding buffer,
 which parses exactly what ``json.load`` parses (NaN and Infinity included). A file that cannot be read
-at all raises :class:`RawInputError` with one line naming the file, the place and the reason.
+at all raises :class:`RawInputError` with one line naming the file, the place and the reason (JSON nested
+deeper than Python's stack and an integer too long for ``int()`` included, which json itself reports
+without either).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from streamo_data.errors import UserError
+from streamo_data.io import json_limit_reason, long_number_at
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what json.load skips: JSON's own whitespace, nothing else
 _BLOCK = 1 << 20
 
 
-class RawInputError(ValueError):
-    """The raw file as a whole is unreadable (not UTF-8, not JSON, not records): nothing can be converted."""
+class RawInputError(UserError):
+    """The raw file as a whole is unreadable (not UTF-8, not JSON, not records): nothing can be converted.
+    A UserError (so also a ValueError), so a command that does not catch it still shows one line."""
 
 
 def _kind(value: Any) -> str:
@@ -85,6 +91,13 @@ class _Buffer:
                 if self.more():
                     continue
                 raise self.fail(error.msg, error.pos) from error
+            except (RecursionError, ValueError) as error:  # valid JSON that Python cannot hold: the file stops
+                reason = json_limit_reason(error)
+                if reason is None:
+                    raise
+                at = long_number_at(self.text, self.pos) if isinstance(error, ValueError) else None
+                raise RawInputError(f"{self.path}: {reason} (at {self.where(self.pos if at is None else at)})"
+                                    ) from error
             if end == len(self.text) and self.more():
                 continue
             self.pos = end

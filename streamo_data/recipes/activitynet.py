@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
+from streamo_data.recipes.base import (
+    CLIP_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    each_record,
+    number,
+    optional_number,
+    read_json,
+)
 from streamo_data.schema import EventKind
 
 
@@ -22,28 +30,33 @@ class ActivityNetCaptions:
         data = read_json(path)
         if not isinstance(data, dict):
             raise UserError(f"{path}: ActivityNet Captions is a JSON object keyed by video id")
-        for video_key, entry in data.items():
-            where = f"{path.name}:{video_key}"
-            if not isinstance(entry, dict) or "timestamps" not in entry or "sentences" not in entry:
-                report.skip(where, "missing field: timestamps/sentences")
-                continue
+        records = ((f"{path.name}:{key}", (key, entry)) for key, entry in data.items())
+        yield from each_record(records, lambda where, record: self._events(where, *record, report), report)
+
+    def _events(self, where: str, video_key: str, entry: Any, report: RecipeReport) -> Iterator[RawEvent]:
+        if not isinstance(entry, dict) or "timestamps" not in entry or "sentences" not in entry:
+            report.skip(where, "missing field: timestamps/sentences")
+            return
+        try:
+            duration = optional_number(entry, "duration")
+        except (TypeError, ValueError):
+            report.skip(where, "malformed duration")
+            return
+        timestamps, sentences = entry["timestamps"], entry["sentences"]
+        if not isinstance(timestamps, list) or not isinstance(sentences, list):
+            report.skip(where, "malformed timestamps/sentences: not lists")
+            return
+        if len(timestamps) != len(sentences):
+            report.skip(where, "timestamps and sentences differ in length")
+            return
+        for index, (span, sentence) in enumerate(zip(timestamps, sentences, strict=True)):
+            item = f"{where}[{index}]"
             try:
-                duration = optional_number(entry, "duration")
-            except (TypeError, ValueError):
-                report.skip(where, "malformed duration")
+                start, end = number(span[0]), number(span[1])
+            except (TypeError, ValueError, IndexError, KeyError):
+                report.skip(item, "malformed timestamp")
                 continue
-            timestamps, sentences = entry["timestamps"], entry["sentences"]
-            if len(timestamps) != len(sentences):
-                report.skip(where, "timestamps and sentences differ in length")
+            if not isinstance(sentence, str) or not sentence.strip():
+                report.skip(item, "empty sentence")
                 continue
-            for index, (span, sentence) in enumerate(zip(timestamps, sentences, strict=True)):
-                item = f"{where}[{index}]"
-                try:
-                    start, end = number(span[0]), number(span[1])
-                except (TypeError, ValueError, IndexError):
-                    report.skip(item, "malformed timestamp")
-                    continue
-                if not isinstance(sentence, str) or not sentence.strip():
-                    report.skip(item, "empty sentence")
-                    continue
-                yield RawEvent(video_key, start, end, sentence, self.kind, duration_s=duration, where=item)
+            yield RawEvent(video_key, start, end, sentence, self.kind, duration_s=duration, where=item)

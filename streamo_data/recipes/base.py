@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -21,10 +21,19 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from streamo_data.errors import UserError
-from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.io import json_limit_reason, loads_json, write_atomic, write_text_atomic
 from streamo_data.moments import with_moments
 from streamo_data.reasons import validation_messages
-from streamo_data.schema import METADATA_BACKEND, Event, EventKind, Provenance, VideoRecord, VideoStatus
+from streamo_data.schema import (
+    MAX_VIDEO_DURATION_S,
+    METADATA_BACKEND,
+    Event,
+    EventKind,
+    Provenance,
+    VideoRecord,
+    VideoStatus,
+    leaves_root,
+)
 from streamo_data.storage import AnyPath, local_videos, make_dirs, resolved
 from streamo_data.tables import EVENT_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
@@ -70,11 +79,13 @@ class RecipeReport:
     skipped: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
-    def skip(self, where: str, reason: str) -> None:
+    def skip(self, where: str, reason: str, detail: str | None = None) -> None:
+        """Count ``reason`` (a fixed phrase, so that skips count together); ``detail`` (what exactly was
+        wrong) goes with the example only."""
         self.skipped[reason] += 1
         examples = self.examples.setdefault(reason, [])
         if len(examples) < 5:
-            examples.append(where)
+            examples.append(f"{where} ({detail})" if detail else where)
 
     def as_dict(self) -> dict[str, Any]:
         return {"recipe": self.recipe, "read": self.read, "events": self.events, "videos": self.videos,
@@ -90,6 +101,38 @@ class Recipe(Protocol):
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         """Items of the source file; a line it cannot use goes to ``report.skip`` with a reason."""
         ...
+
+
+# What a record of the wrong shape makes a recipe's own code raise: a null where a list is (TypeError), a
+# string where an object is (AttributeError), a list where an object is (KeyError, IndexError), a number
+# too large to count frames with (OverflowError). Recipes read one record at a time through each_record,
+# which turns any of these into one counted skip, so no record, however crafted, ends the run.
+RECORD_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, KeyError, IndexError, AttributeError,
+                                              OverflowError, RecursionError)
+WRONG_SHAPE = "malformed record: a field of the wrong type or shape"
+Record = TypeVar("Record")
+
+
+def shape_error(error: Exception) -> str:
+    """What went wrong, for the example beside the count (the count itself is :data:`WRONG_SHAPE`)."""
+    message = str(error)
+    return f"{type(error).__name__}: {message[:120]}" if message else type(error).__name__
+
+
+def each_record(records: Iterable[tuple[str, Record]], events: Callable[[str, Record], Iterable[RawEvent]],
+                report: RecipeReport) -> Iterator[RawEvent]:
+    """The events of every ``(where, record)``; a record whose fields break ``events`` is skipped whole (its
+    events are gathered first, so none of a half-read record is kept). A UserError still ends the run:
+    it is about the file, not one record."""
+    for where, record in records:
+        try:
+            produced = list(events(where, record))
+        except UserError:
+            raise
+        except RECORD_ERRORS as error:
+            report.skip(where, WRONG_SHAPE, shape_error(error))
+            continue
+        yield from produced
 
 
 def number(value: Any) -> float:
@@ -126,7 +169,7 @@ def read_json(path: Path) -> Any:
     if not text.strip():
         raise UserError(f"{path}: the file is empty")
     try:
-        return json.loads(text)
+        return loads_json(text, str(path))  # too deep or a too-long integer: a UserError naming the file
     except json.JSONDecodeError as error:
         raise UserError(f"{path}: not valid JSON ({error})") from error
 
@@ -154,6 +197,12 @@ def json_lines(path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str
             record = json.loads(line)
         except json.JSONDecodeError:
             report.skip(where, "malformed JSON line")
+            continue
+        except (RecursionError, ValueError) as error:  # one line too deep or with a too-long integer
+            reason = json_limit_reason(error)
+            if reason is None:
+                raise
+            report.skip(where, f"malformed JSON line: {reason}")
             continue
         if isinstance(record, dict):
             yield where, record
@@ -294,6 +343,53 @@ def nothing_written(annotations: Path, report: RecipeReport) -> str:
     return f"{annotations}: no event written; all {report.read} {report.recipe} items were skipped: {reasons}"
 
 
+TOO_LONG = (f"duration past {MAX_VIDEO_DURATION_S / 3600:g} h, the longest a video may last (a typo or a crafted"
+            " file: every stage spends memory per frame)")
+
+
+def check_item(item: RawEvent, catalogue: VideoCatalogue, recipe: Recipe, fps: float, path_template: str,
+               source: str, report: RecipeReport) -> tuple[Event, VideoRecord] | None:
+    """The event and video of one parsed item checked against its duration, or None when it is skipped
+    (counted in ``report`` with its reason)."""
+    entry = catalogue.get(item.video_key)
+    if catalogue and entry is None:
+        report.skip(item.where, "unknown video: not in the --videos catalogue")
+        return None
+    duration = item.duration_s if item.duration_s is not None else (entry.duration_s if entry else None)
+    if duration is None or duration <= 0:
+        report.skip(item.where, "no duration: the annotation has none and no --videos catalogue gives one")
+        return None
+    if duration > MAX_VIDEO_DURATION_S:
+        report.skip(item.where, TOO_LONG)
+        return None
+    if item.start_s < 0:
+        report.skip(item.where, "negative start time")
+        return None
+    if item.end_s < item.start_s:
+        report.skip(item.where, "end before start")
+        return None
+    end = duration if item.end_s == WHOLE_VIDEO else item.end_s
+    if end > duration:
+        if end > duration + recipe.end_tolerance_s or item.start_s >= duration:
+            report.skip(item.where, "time past the video's duration")
+            return None
+        end = duration
+        report.clipped += 1
+    path = entry.path if entry and entry.path else default_path(item.video_key, path_template)
+    if leaves_root(path):
+        report.skip(item.where, "video path leaves the videos folder (absolute, or up with ..)")
+        return None
+    record = entry.record if entry and entry.record else metadata_record(item.video_key, path, duration, fps)
+    try:
+        event = Event.create(video_id=record.video_id, duration_s=duration, start_s=item.start_s, end_s=end,
+                             text=item.text.strip(), kind=item.kind, source=source, answer=item.answer,
+                             provenance=item.provenance)
+    except ValidationError as error:
+        report.skip(item.where, "invalid event: " + "; ".join(validation_messages(error)))
+        return None
+    return event, record
+
+
 def run_recipe(
     recipe: Recipe, annotations: AnyPath, out_dir: AnyPath, *, videos: AnyPath | None = None, fps: float = 1.0,
     path_template: str = "{key}.mp4", source: str | None = None, replace: bool = False,
@@ -315,36 +411,16 @@ def run_recipe(
 
     for item in recipe.parse(annotations, report):
         report.read += 1
-        entry = catalogue.get(item.video_key)
-        if catalogue and entry is None:
-            report.skip(item.where, "unknown video: not in the --videos catalogue")
-            continue
-        duration = item.duration_s if item.duration_s is not None else (entry.duration_s if entry else None)
-        if duration is None or duration <= 0:
-            report.skip(item.where, "no duration: the annotation has none and no --videos catalogue gives one")
-            continue
-        if item.start_s < 0:
-            report.skip(item.where, "negative start time")
-            continue
-        if item.end_s < item.start_s:
-            report.skip(item.where, "end before start")
-            continue
-        end = duration if item.end_s == WHOLE_VIDEO else item.end_s
-        if end > duration:
-            if end > duration + recipe.end_tolerance_s or item.start_s >= duration:
-                report.skip(item.where, "time past the video's duration")
-                continue
-            end = duration
-            report.clipped += 1
-        path = entry.path if entry and entry.path else default_path(item.video_key, path_template)
-        record = entry.record if entry and entry.record else metadata_record(item.video_key, path, duration, fps)
         try:
-            event = Event.create(video_id=record.video_id, duration_s=duration, start_s=item.start_s, end_s=end,
-                                 text=item.text.strip(), kind=item.kind, source=source or recipe.name,
-                                 answer=item.answer, provenance=item.provenance)
-        except ValidationError as error:
-            report.skip(item.where, "invalid event: " + "; ".join(validation_messages(error)))
+            checked = check_item(item, catalogue, recipe, fps, path_template, source or recipe.name, report)
+        except UserError:
+            raise
+        except RECORD_ERRORS as error:  # a field no check above foresaw: this item alone is skipped
+            report.skip(item.where, WRONG_SHAPE, shape_error(error))
             continue
+        if checked is None:
+            continue
+        event, record = checked
         if event.event_id in seen:  # the same line twice: event ids are content hashes
             report.skip(item.where, "duplicate of an earlier line")
             continue

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from streamo_data.recipes.base import CHARADES_END_TOLERANCE_S, RawEvent, RecipeReport, number, numbered_lines
+from streamo_data.recipes.base import (
+    CHARADES_END_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    each_record,
+    number,
+    numbered_lines,
+)
 from streamo_data.schema import EventKind
 
 
@@ -20,18 +27,20 @@ class CharadesSTA:
     end_tolerance_s: ClassVar[float] = CHARADES_END_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
-        for where, line in numbered_lines(path):
-            head, separator, sentence = line.partition("##")
-            parts = head.split()
-            if not separator or len(parts) != 3:
-                report.skip(where, "malformed line: expected 'VIDEO START END##sentence'")
-                continue
-            try:
-                start, end = number(parts[1]), number(parts[2])
-            except ValueError:
-                report.skip(where, "malformed timestamp")
-                continue
-            if not sentence.strip():
-                report.skip(where, "empty sentence")
-                continue
-            yield RawEvent(parts[0], start, end, sentence, self.kind, where=where)
+        yield from each_record(numbered_lines(path), lambda where, line: self._event(where, line, report), report)
+
+    def _event(self, where: str, line: str, report: RecipeReport) -> Iterator[RawEvent]:
+        head, separator, sentence = line.partition("##")
+        parts = head.split()
+        if not separator or len(parts) != 3:
+            report.skip(where, "malformed line: expected 'VIDEO START END##sentence'")
+            return
+        try:
+            start, end = number(parts[1]), number(parts[2])
+        except ValueError:
+            report.skip(where, "malformed timestamp")
+            return
+        if not sentence.strip():
+            report.skip(where, "empty sentence")
+            return
+        yield RawEvent(parts[0], start, end, sentence, self.kind, where=where)

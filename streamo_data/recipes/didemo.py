@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, read_json
+from streamo_data.errors import UserError
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, read_json
 from streamo_data.schema import EventKind
 
 SEGMENT_S = 5.0
@@ -30,24 +31,27 @@ class DiDeMo:
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, list):
-            raise ValueError(f"{path}: DiDeMo is a JSON list of annotations")
-        for index, record in enumerate(data):
-            where = f"{path.name}[{index}]"
-            if not isinstance(record, dict) or any(k not in record for k in ("video", "description", "times")):
-                report.skip(where, "missing field: video/description/times")
-                continue
-            pairs = []
-            for pair in record["times"]:
-                if (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) for x in pair)
-                        and 0 <= pair[0] < NUM_SEGMENTS and 0 <= pair[1] < NUM_SEGMENTS):
-                    pairs.append((pair[0], pair[1]))
-            if not pairs:
-                report.skip(where, "malformed times: no pair of segment indices 0-5")
-                continue
-            # most annotators agree; on a tie, the earliest moment
-            first, last = max(Counter(pairs).items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))[0]
-            if not str(record["description"]).strip():
-                report.skip(where, "empty description")
-                continue
-            yield RawEvent(str(record["video"]), first * SEGMENT_S, (last + 1) * SEGMENT_S, str(record["description"]),
-                           self.kind, where=where)
+            raise UserError(f"{path}: DiDeMo is a JSON list of annotations")
+        records = ((f"{path.name}[{index}]", record) for index, record in enumerate(data))
+        yield from each_record(records, lambda where, record: self._events(where, record, report), report)
+
+    def _events(self, where: str, record: Any, report: RecipeReport) -> Iterator[RawEvent]:
+        if not isinstance(record, dict) or any(k not in record for k in ("video", "description", "times")):
+            report.skip(where, "missing field: video/description/times")
+            return
+        times = record["times"]
+        pairs = []
+        for pair in times if isinstance(times, list) else []:
+            if (isinstance(pair, list) and len(pair) == 2 and all(type(x) is int for x in pair)
+                    and 0 <= pair[0] < NUM_SEGMENTS and 0 <= pair[1] < NUM_SEGMENTS):
+                pairs.append((pair[0], pair[1]))
+        if not pairs:
+            report.skip(where, "malformed times: no pair of segment indices 0-5")
+            return
+        # most annotators agree; on a tie, the earliest moment
+        first, last = max(Counter(pairs).items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))[0]
+        if not str(record["description"]).strip():
+            report.skip(where, "empty description")
+            return
+        yield RawEvent(str(record["video"]), first * SEGMENT_S, (last + 1) * SEGMENT_S, str(record["description"]),
+                       self.kind, where=where)

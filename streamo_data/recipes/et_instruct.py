@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
+from streamo_data.recipes.base import (
+    CLIP_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    each_record,
+    number,
+    optional_number,
+    read_json,
+)
 from streamo_data.schema import EventKind
 
 TIMESTAMP = r"(?:<vid>|\d+(?:\.\d+)?)"
@@ -30,8 +38,14 @@ GROUNDING, LABELLED, CAPTIONING = {"tvg", "epm", "tem"}, {"tal", "evs"}, {"dvc",
 
 
 def _turns(record: dict[str, Any]) -> tuple[str, str]:
-    human = next((t["value"] for t in record["conversations"] if t.get("from") == "human"), "")
-    answer = next((t["value"] for t in record["conversations"] if t.get("from") == "gpt"), "")
+    """The first human and gpt turns' text; ValueError when the conversation is not a list of such turns."""
+    conversations = record["conversations"]
+    if not isinstance(conversations, list) or not all(isinstance(t, dict) for t in conversations):
+        raise ValueError("conversations is not a list of turns")
+    human = next((t["value"] for t in conversations if t.get("from") == "human"), "")
+    answer = next((t["value"] for t in conversations if t.get("from") == "gpt"), "")
+    if not isinstance(human, str) or not isinstance(answer, str):
+        raise ValueError("a turn's value is not text")
     return human.replace("<image>", "").strip(), answer.strip()
 
 
@@ -69,15 +83,22 @@ class ETInstruct:
         data = read_json(path)
         if not isinstance(data, list):
             raise UserError(f"{path}: E.T. Instruct is a JSON list of records")
-        for index, record in enumerate(data):
-            where = f"{path.name}[{index}]"
-            if not isinstance(record, dict) or any(k not in record for k in ("task", "video", "conversations")):
-                report.skip(where, "missing field: task/video/conversations")
-                continue
-            try:
-                yield from self._events(record, where, report)
-            except (TypeError, ValueError, KeyError) as error:
-                report.skip(where, f"malformed {record['task']} record: {error}")
+        records = ((f"{path.name}[{index}]", record) for index, record in enumerate(data))
+        yield from each_record(records, lambda where, record: self._record(where, record, report), report)
+
+    def _record(self, where: str, record: Any, report: RecipeReport) -> Iterator[RawEvent]:
+        if not isinstance(record, dict) or any(k not in record for k in ("task", "video", "conversations")):
+            report.skip(where, "missing field: task/video/conversations")
+            return
+        if not isinstance(record["task"], str):
+            report.skip(where, "malformed task: not a string")
+            return
+        try:
+            events = list(self._events(record, where, report))
+        except (TypeError, ValueError, KeyError) as error:
+            report.skip(where, f"malformed {record['task']} record: {error}")
+            return
+        yield from events
 
     def _events(self, record: dict[str, Any], where: str, report: RecipeReport) -> Iterator[RawEvent]:
         task, video = record["task"], str(record["video"])

@@ -25,6 +25,7 @@ from streamo_data.recipes.base import (
     CLIP_TOLERANCE_S,
     RawEvent,
     RecipeReport,
+    each_record,
     json_lines,
     number,
     optional_number,
@@ -49,17 +50,23 @@ class GenericEvents:
         yield from json_lines(path, report)
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
-        for where, record in self._records(path, report):
-            missing = [k for k in REQUIRED if k not in record]
-            if missing:
-                report.skip(where, f"missing field: {missing[0]}")
-                continue
-            try:
-                start, end = number(record["start"]), number(record["end"])
-                duration = optional_number(record, "duration")
-                kind = EventKind(record.get("kind", "caption"))
-            except ValueError as error:
-                report.skip(where, f"malformed value: {error}")
-                continue
-            yield RawEvent(str(record["video"]), start, end, str(record["text"]), kind, duration_s=duration,
-                           answer=record.get("answer"), where=where)
+        yield from each_record(self._records(path, report), lambda where, record: self._event(where, record, report),
+                               report)
+
+    def _event(self, where: str, record: dict[str, Any], report: RecipeReport) -> Iterator[RawEvent]:
+        missing = [k for k in REQUIRED if k not in record]
+        if missing:
+            report.skip(where, f"missing field: {missing[0]}")
+            return
+        try:
+            start, end = number(record["start"]), number(record["end"])
+            duration = optional_number(record, "duration")
+            kind = EventKind(record.get("kind", "caption"))
+        except ValueError as error:
+            report.skip(where, f"malformed value: {error}")
+            return
+        except TypeError:
+            report.skip(where, "malformed value: a time or kind of the wrong type")
+            return
+        yield RawEvent(str(record["video"]), start, end, str(record["text"]), kind, duration_s=duration,
+                       answer=record.get("answer"), where=where)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, WHOLE_VIDEO, RawEvent, RecipeReport, read_json
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, WHOLE_VIDEO, RawEvent, RecipeReport, each_record, read_json
 from streamo_data.schema import EventKind
 
 
@@ -39,20 +39,21 @@ class LLaVAVideoQA:
         data = read_json(path)
         if not isinstance(data, list):
             raise UserError(f"{path}: LLaVA-Video-178K QA is a JSON list of records")
-        for index, record in enumerate(data):
-            where = f"{path.name}[{index}]"
-            if not isinstance(record, dict) or any(k not in record for k in ("video", "conversations")):
-                report.skip(where, "missing field: video/conversations")
+        records = ((f"{path.name}[{index}]", record) for index, record in enumerate(data))
+        yield from each_record(records, lambda where, record: self._events(where, record, report), report)
+
+    def _events(self, where: str, record: Any, report: RecipeReport) -> Iterator[RawEvent]:
+        if not isinstance(record, dict) or any(k not in record for k in ("video", "conversations")):
+            report.skip(where, "missing field: video/conversations")
+            return
+        try:
+            pairs = _pairs(record["conversations"])
+        except ValueError:
+            report.skip(where, "malformed conversation: turns do not come in human/gpt pairs")
+            return
+        for k, (question, answer) in enumerate(pairs):
+            here = f"{where}[{k}]"
+            if not question or not answer:
+                report.skip(here, "empty question or answer")
                 continue
-            try:
-                pairs = _pairs(record["conversations"])
-            except ValueError:
-                report.skip(where, "malformed conversation: turns do not come in human/gpt pairs")
-                continue
-            for k, (question, answer) in enumerate(pairs):
-                here = f"{where}[{k}]"
-                if not question or not answer:
-                    report.skip(here, "empty question or answer")
-                    continue
-                yield RawEvent(str(record["video"]), 0.0, WHOLE_VIDEO, question, self.kind, answer=answer,
-                               where=here)
+            yield RawEvent(str(record["video"]), 0.0, WHOLE_VIDEO, question, self.kind, answer=answer, where=here)

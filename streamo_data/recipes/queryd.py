@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, read_json
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, number, read_json
 from streamo_data.schema import EventKind
 
 PREFIX = "video-"
@@ -74,32 +74,35 @@ class QuerYD:
         captions, times = load_plain(path), load_plain(times_path)
         if not isinstance(captions, dict) or not isinstance(times, dict):
             raise UserError(f"{path}: QuerYD captions and times are mappings of video id to lists")
-        for key, video_captions in captions.items():
-            where = f"{path.name}:{key}"
-            if key not in times:
-                report.skip(where, "no timestamps for the video")
+        records = ((f"{path.name}:{key}", (key, value)) for key, value in captions.items())
+        yield from each_record(records, lambda where, record: self._events(where, *record, times, report), report)
+
+    def _events(self, where: str, key: Any, video_captions: Any, times: dict[Any, Any],
+                report: RecipeReport) -> Iterator[RawEvent]:
+        if key not in times:
+            report.skip(where, "no timestamps for the video")
+            return
+        video_times = times[key]
+        if not isinstance(video_captions, list) or not isinstance(video_times, list) or len(
+                video_captions) != len(video_times):
+            report.skip(where, "captions and timestamps differ in length")
+            return
+        video = str(key)[len(PREFIX):] if str(key).startswith(PREFIX) else str(key)
+        for index, (caption, span) in enumerate(zip(video_captions, video_times, strict=True)):
+            here = f"{where}[{index}]"
+            try:
+                if not isinstance(span, list | tuple) or len(span) != 2:
+                    raise ValueError("a time is [start, end]")
+                start, end = number(span[0]), number(span[1])
+            except (TypeError, ValueError):
+                report.skip(here, "malformed timestamp")
                 continue
-            video_times = times[key]
-            if not isinstance(video_captions, list) or not isinstance(video_times, list) or len(
-                    video_captions) != len(video_times):
-                report.skip(where, "captions and timestamps differ in length")
+            try:
+                text = _text(caption)
+            except ValueError:
+                report.skip(here, "malformed description")
                 continue
-            video = str(key)[len(PREFIX):] if str(key).startswith(PREFIX) else str(key)
-            for index, (caption, span) in enumerate(zip(video_captions, video_times, strict=True)):
-                here = f"{where}[{index}]"
-                try:
-                    if len(span) != 2:
-                        raise ValueError("a time is [start, end]")
-                    start, end = number(span[0]), number(span[1])
-                except (TypeError, ValueError):
-                    report.skip(here, "malformed timestamp")
-                    continue
-                try:
-                    text = _text(caption)
-                except ValueError:
-                    report.skip(here, "malformed description")
-                    continue
-                if not text:
-                    report.skip(here, "empty description")
-                    continue
-                yield RawEvent(video, start, end, text, self.kind, where=here)
+            if not text:
+                report.skip(here, "empty description")
+                continue
+            yield RawEvent(video, start, end, text, self.kind, where=here)

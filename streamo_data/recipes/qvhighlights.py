@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, json_lines, number
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, json_lines, number
 from streamo_data.schema import EventKind
 
 
@@ -20,20 +20,23 @@ class QVHighlights:
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
     def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
-        for where, record in json_lines(path, report):
-            missing = [k for k in ("query", "vid", "duration", "relevant_windows") if k not in record]
-            if missing:
-                report.skip(where, f"missing field: {missing[0]}")
-                continue
-            try:
-                duration = number(record["duration"])
-                windows = [(number(w[0]), number(w[1])) for w in record["relevant_windows"]]
-            except (TypeError, ValueError, IndexError):
-                report.skip(where, "malformed duration or window")
-                continue
-            if not str(record["query"]).strip():
-                report.skip(where, "empty query")
-                continue
-            for index, (start, end) in enumerate(windows):
-                yield RawEvent(str(record["vid"]), start, end, str(record["query"]), self.kind,
-                               duration_s=duration, where=f"{where}[{index}]")
+        yield from each_record(json_lines(path, report), lambda where, record: self._events(where, record, report),
+                               report)
+
+    def _events(self, where: str, record: dict[str, Any], report: RecipeReport) -> Iterator[RawEvent]:
+        missing = [k for k in ("query", "vid", "duration", "relevant_windows") if k not in record]
+        if missing:
+            report.skip(where, f"missing field: {missing[0]}")
+            return
+        try:
+            duration = number(record["duration"])
+            windows = [(number(w[0]), number(w[1])) for w in record["relevant_windows"]]
+        except (TypeError, ValueError, IndexError, KeyError):
+            report.skip(where, "malformed duration or window")
+            return
+        if not str(record["query"]).strip():
+            report.skip(where, "empty query")
+            return
+        for index, (start, end) in enumerate(windows):
+            yield RawEvent(str(record["vid"]), start, end, str(record["query"]), self.kind,
+                           duration_s=duration, where=f"{where}[{index}]")

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
 from streamo_data.raw_records import RawInputError, open_raw_records
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport
+from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record
 from streamo_data.reference_format import parse_raw_time
 from streamo_data.schema import EventKind, Provenance
 
@@ -82,9 +82,12 @@ class StreamoRelease:
             if folder not in FOLDER_KINDS:
                 report.skip(str(file), f"not in a task folder ({', '.join(sorted(FOLDER_KINDS))})")
                 continue
+            kind = FOLDER_KINDS[folder]
             try:
-                for index, record in enumerate(open_raw_records(file).records):
-                    yield from self._events(record, FOLDER_KINDS[folder], f"{folder}/{file.name}[{index}]", report)
+                records = ((f"{folder}/{file.name}[{index}]", record)
+                           for index, record in enumerate(open_raw_records(file).records))
+                yield from each_record(
+                    records, lambda where, record, kind=kind: self._events(record, kind, where, report), report)
             except RawInputError as error:
                 report.skip(str(error), "unreadable file")
 

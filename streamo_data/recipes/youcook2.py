@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
-from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, number, optional_number, read_json
+from streamo_data.recipes.base import (
+    CLIP_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    each_record,
+    number,
+    optional_number,
+    read_json,
+)
 from streamo_data.schema import EventKind
 
 
@@ -20,23 +28,23 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
         raise UserError(f"{path}: expected a JSON object with a 'database' mapping ({name})")
-    for video_key, entry in database.items():
-        where = f"{path.name}:{video_key}"
+
+    def events(where: str, video_key: str, entry: Any) -> Iterator[RawEvent]:
         if not isinstance(entry, dict) or items_key not in entry:
             report.skip(where, f"missing field: {items_key}")
-            continue
+            return
         try:
             duration = optional_number(entry, "duration")
         except (TypeError, ValueError):
             report.skip(where, "malformed duration")
-            continue
+            return
         items = entry[items_key]
         if not isinstance(items, list):
             report.skip(where, f"malformed {items_key}: not a list")
-            continue
+            return
         if not items:
             report.skip(where, "no annotated segment")
-            continue
+            return
         for index, item in enumerate(items):
             at = f"{where}[{index}]"
             if not isinstance(item, dict) or "segment" not in item or text_key not in item:
@@ -44,7 +52,7 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
                 continue
             try:
                 start, end = number(item["segment"][0]), number(item["segment"][1])
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, KeyError):
                 report.skip(at, "malformed segment")
                 continue
             text = item[text_key]
@@ -52,6 +60,9 @@ def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: st
                 report.skip(at, f"empty {text_key}")
                 continue
             yield RawEvent(video_name(video_key), start, end, text, kind, duration_s=duration, where=at)
+
+    records = ((f"{path.name}:{key}", (key, entry)) for key, entry in database.items())
+    yield from each_record(records, lambda where, record: events(where, *record), report)
 
 
 class YouCook2:
