@@ -91,7 +91,7 @@ def stable_id(*parts: Any, length: int = 16) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class VideoStatus(StrEnum):

@@ -41,7 +41,7 @@ class ClientSettings(BaseModel):
     """Checked when made, so that a bad value is one clear error before anything runs: a concurrency of 0
     would wait forever, a limit of 0 would mean "unlimited" by accident."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     model: str
     base_url: str | None = None

@@ -51,7 +51,7 @@ class AnnotateOptions(BaseModel):
     The ``narration_*``, ``min_span_iou``, ``text_model`` and ``query_sources`` settings concern the
     multi-stage pipelines only (see :mod:`streamo_data.annotators.staged`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     kind: str
     settings: ClientSettings

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamo_data import __version__
 from streamo_data.annotators.client import ClientSettings
@@ -46,7 +46,7 @@ from streamo_data.io import write_atomic, write_text_atomic
 from streamo_data.pipelines.annotate import AnnotateOptions, AnnotateReport, estimate, preflight, run_llm_annotation
 from streamo_data.pipelines.runner import Executor, run_stage, worker_node
 from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, run_ingest
-from streamo_data.reasons import reason_key
+from streamo_data.reasons import reason_key, validation_messages
 from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.release import ShardWriter, publish, validation_videos
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
@@ -81,7 +81,7 @@ class AnnotatorConfig(BaseModel):
     text_model, min_span_iou, ...) to :class:`AnnotateOptions`, which checks the kind against the
     annotate pipeline's registry: a kind it learns is accepted here without a change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     name: str = Field(pattern=NAME)
     options: AnnotateOptions
@@ -121,7 +121,7 @@ class SourceConfig(BaseModel):
     name annotators, which need the videos on disk: ``videos`` a folder, or an ingest videos.parquet
     with its ingest.json beside it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str = Field(pattern=NAME)
     recipe: str | None = None
@@ -183,7 +183,7 @@ def expand_env(text: str, where: str) -> str:
 
 
 class TaskQuota(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     quota: int = Field(ge=0)
     sources: list[str] | None = Field(default=None, description=(
@@ -194,7 +194,7 @@ class TaskQuota(BaseModel):
 class MixtureConfig(BaseModel):
     """``pipelines/streamo_instruct.yaml``: what goes into the corpus and how much of each task."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str = "streamo-instruct"
     seed: int = 0
@@ -254,7 +254,10 @@ class MixtureConfig(BaseModel):
                         annotator[key] = expand_env(value, f"{where}: {key}")
                 if annotator.get("prompts"):
                     annotator["prompts"] = local(annotator["prompts"], f"{where}: prompts")
-        config = cls.model_validate(raw)
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as error:  # one line per problem, the field named, never the value
+            raise ValueError("; ".join(validation_messages(error))) from None
         for source in config.sources:
             for label, file in (("annotations", source.annotations), ("videos", source.videos)):
                 if file is not None and not file.exists():
