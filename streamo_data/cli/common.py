@@ -94,7 +94,14 @@ def storage_path(text: str, what: str, must_exist: bool = False, folder: bool = 
 
 
 def release_location(text: str) -> AnyPath:
-    return storage_path(text, "RELEASE_DIR", must_exist=True, folder=True)
+    """A release folder, refused first when it is not one, before any other check names it."""
+    from streamo_data.errors import MissingInput
+    from streamo_data.release import MANIFEST
+
+    path = storage_path(text, "RELEASE_DIR", must_exist=True, folder=True)
+    if not (path / MANIFEST).exists():
+        raise MissingInput(f"{text} is not a release: {MANIFEST} is missing")
+    return path
 
 
 def positive(option: str, value: float) -> float:
