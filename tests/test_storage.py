@@ -109,3 +109,28 @@ def test_a_missing_bucket_is_an_error_and_never_created(bucket: str, tmp_path: P
     fs = fsspec.filesystem("s3")
     fs.invalidate_cache()
     assert not fs.exists("typo-never-made") and not fs.exists("typo-never-made-either")
+
+
+def test_a_re_release_failing_midway_on_the_store_leaves_the_earlier_release(
+        bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The object-store twin of tests/test_release_safety.py: the new shards are uploaded beside the old ones,
+    and a run that dies before its manifest leaves the earlier release valid."""
+    import streamo_data.release as release_module
+    from streamo_data.release import read_manifest, write_release
+    from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
+    from streamo_data.tables import to_row, write_rows
+    from streamo_data.validate import validate_release
+
+    samples = [StreamingSample.create(task="temporal_grounding", source="s", video_id=f"v{k}",
+                                      video_path=f"v{k}.mp4", duration_s=6.0, fps=1.0, num_frames=6,
+                                      questions=[QuestionTurn(content="When does it happen?", time=0)],
+                                      responses=[ResponseTurn(content=f"{k + 1}s-3s", st_time=k + 1, end_time=3)])
+               for k in range(3)]
+    write_rows(tmp_path / "samples.parquet", StreamingSample, [to_row(s) for s in samples])
+    out = location(f"{bucket}/rerelease")
+    write_release(tmp_path / "samples.parquet", out, rows_per_shard=3, validation_fraction=0)
+    before = read_manifest(out)
+    monkeypatch.setattr(release_module, "publish", lambda *_: (_ for _ in ()).throw(OSError("store stopped")))
+    with pytest.raises(OSError):
+        write_release(tmp_path / "samples.parquet", out, rows_per_shard=1, validation_fraction=0)
+    assert read_manifest(out) == before and validate_release(out).ok
