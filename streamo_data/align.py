@@ -27,7 +27,7 @@ times, so that what we render is byte-for-byte what its trainer expects, and gen
   event that starts after the last frame is never seen on the stream and cannot be placed.
 * A question asked after its evidence (the answer frame precedes the question frame) is allowed, as
   in the reference: the reference also shows the first question on frame 0 (see
-  :mod:`streamo_data.stream_format`), so the model has seen it before the answer.
+  :mod:`streamo_data.reference_format`), so the model has seen it before the answer.
 """
 
 from __future__ import annotations

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STAGES = ("ingest", "annotate", "build", "release", "validate", "stats", "convert", "export", "demo")
 
@@ -46,3 +49,33 @@ def test_bad_input_in_a_sub_command_group_is_one_line_too(tmp_path) -> None:
     result = CliRunner().invoke(app, ["annotate", "offline", str(work), "--executor", "local"])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "videos.parquet" in result.output, result.output
+
+
+def test_recipe_help_names_every_registered_recipe() -> None:
+    from streamo_data.cli.stages import RECIPE_NAMES
+    from streamo_data.recipes import RECIPES
+
+    assert sorted(RECIPE_NAMES) == sorted(RECIPES)
+    result = CliRunner().invoke(app, ["recipe", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    for name in RECIPES:
+        assert name in result.output, name
+
+
+def test_every_user_facing_error_is_a_user_error() -> None:
+    """One error path: what a command refuses is a UserError, turned into one line in one place."""
+    from streamo_data.annotators.client import MissingApiKey
+    from streamo_data.annotators.prompts import PromptError
+    from streamo_data.errors import UserError
+    from streamo_data.raw_records import RawInputError
+
+    for error in (PromptError, RawInputError, MissingApiKey):
+        assert issubclass(error, UserError), error
+    import ast
+
+    for path in (ROOT / "streamo_data" / "cli").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "command"
+                    for d in node.decorator_list):
+                assert not any(isinstance(inner, ast.Try) for inner in ast.walk(node)), f"{path.name}: {node.name}"

@@ -26,6 +26,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamo_data.annotators.cache import RequestCache, request_key
+from streamo_data.errors import UserError
 from streamo_data.storage import credentials_end
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,12 @@ def estimate_tokens(body: dict[str, Any], image_tokens: int = 85) -> int:
 
 
 class RequestFailed(RuntimeError):
-    """A request that could not be answered; its message is safe to log (the key is redacted)."""
+    """A request that could not be answered; its message is safe to log (the key is redacted). One
+    request's failure is a reject of its job, not a user error: a run goes on without it."""
+
+
+class MissingApiKey(UserError):
+    """The variable that should hold the API key is not set: nothing can be sent."""
 
 
 def api_key_from_env(settings: ClientSettings) -> str:
@@ -141,7 +147,7 @@ def api_key_from_env(settings: ClientSettings) -> str:
         return "EMPTY"
     key = os.environ.get(settings.api_key_env)
     if not key:
-        raise RequestFailed(f"environment variable {settings.api_key_env} is not set (it holds the API key)")
+        raise MissingApiKey(f"environment variable {settings.api_key_env} is not set (it holds the API key)")
     return key
 
 

@@ -20,13 +20,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from streamo_data.annotators.replies import REPLIES
+from streamo_data.errors import UserError
 from streamo_data.reasons import validation_messages
 
 PROMPTS_ENV = "STREAMO_PROMPTS"
 PLACEHOLDERS = ("start", "end", "duration", "num_frames", "text")  # text: a stage's input (a caption, lines)
 
 
-class PromptError(ValueError):
+class PromptError(UserError):
     """A template that cannot be used; the message names the file and what is wrong with it."""
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, console, err, make_executor, print_summary
+from streamo_data.errors import UserError
+
+if TYPE_CHECKING:  # imported by the commands that run them: `streamo --help` stays fast
+    from streamo_data.annotators.client import ClientSettings
+    from streamo_data.pipelines.annotate import AnnotateOptions
 
 # The option that sets each checked field, so a bad value is reported as the flag the user typed.
 OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api-key-env", "timeout_s": "--timeout",
@@ -49,51 +54,55 @@ def annotate_offline(
     print_summary(f"annotate offline -> {work_dir / 'events.parquet'}", summary)
 
 
-def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, api_key_env: str, concurrency: int,
-                  rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
-                  price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
-                  executor: str, address: str | None, num_cpus: int | None, **staged: object) -> None:
+def _options(kind: str, model: str, base_url: str | None, api_key_env: str, concurrency: int, rpm: float | None,
+             tpm: float | None, timeout: float, max_attempts: int, price_in: float, price_out: float, window: float,
+             prompts: Path | None, actors: int, staged: dict[str, object]) -> tuple[ClientSettings, AnnotateOptions]:
+    """Every option checked before anything runs; a bad one is a UserError naming the flag (its value
+    shown with any credentials masked)."""
     from pydantic import ValidationError
 
-    from streamo_data.annotators.client import ClientSettings, RequestFailed
-    from streamo_data.annotators.prompts import PromptError
-    from streamo_data.errors import UserError
-    from streamo_data.pipelines.annotate import AnnotateOptions, estimate, run_batch_pass, run_llm_annotation
+    from streamo_data.annotators.client import ClientSettings
+    from streamo_data.pipelines.annotate import AnnotateOptions
     from streamo_data.storage import redacted
 
-    try:  # every option is checked before anything runs: one line naming the option, exit 2
+    try:
         settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
                                   max_attempts=max_attempts, concurrency=concurrency, requests_per_minute=rpm,
                                   tokens_per_minute=tpm, price_input_per_million=price_in,
                                   price_output_per_million=price_out)
-        options = AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window, actors=actors,
-                                  **staged)
+        return settings, AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window,
+                                         actors=actors, **staged)
     except ValidationError as error:
         detail = error.errors()[0]
         field = str(detail["loc"][-1]) if detail["loc"] else ""
         reason = str(detail["msg"]).removeprefix("Value error, ")
-        shown = redacted(detail["input"]) if isinstance(detail["input"], str) else detail["input"]
-        err.print(f"invalid {OPTION_OF.get(field, field)} {shown!r}: {reason}", soft_wrap=True, markup=False)
-        raise typer.Exit(2) from None
-    try:
-        if dry_run:
-            report = estimate(work_dir, options)
-            console.print(f"dry run: {report.videos} videos, {report.estimated_requests} requests (more if replies"
-                          f" need their one retry), about {report.estimated_tokens:,} tokens, about"
-                          f" ${report.estimated_cost:,.4f} at the given prices; nothing was sent")
-            if len(report.stages) > 1:
-                for stage, tally in report.stages.items():
-                    console.print(f"  stage {stage}: {tally['requests']:g} requests, about {tally['tokens']:,.0f}"
-                                  f" tokens, about ${tally['cost']:,.4f}")
-            return
-        if batch:
-            outcome = run_batch_pass(work_dir, options, on_poll=lambda b: console.print(
-                f"batch {b['id']}: {b['status']}"))
-            console.print(f"batch: submitted {outcome['submitted']} requests not yet cached; {outcome}")
-        report = run_llm_annotation(work_dir, options, make_executor(executor, address, num_cpus))
-    except (RequestFailed, PromptError, UserError) as error:
-        err.print(str(error), style="red", soft_wrap=True, markup=False)
-        raise typer.Exit(2) from None
+        value = detail.get("input")
+        shown = redacted(value) if isinstance(value, str) else value
+        raise UserError(f"invalid {OPTION_OF.get(field, field)} {shown!r}: {reason}") from None
+
+
+def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, api_key_env: str, concurrency: int,
+                  rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
+                  price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
+                  executor: str, address: str | None, num_cpus: int | None, **staged: object) -> None:
+    from streamo_data.pipelines.annotate import estimate, run_batch_pass, run_llm_annotation
+
+    settings, options = _options(kind, model, base_url, api_key_env, concurrency, rpm, tpm, timeout, max_attempts,
+                                 price_in, price_out, window, prompts, actors, staged)
+    if dry_run:
+        estimated = estimate(work_dir, options)
+        console.print(f"dry run: {estimated.videos} videos, {estimated.estimated_requests} requests (more if"
+                      f" replies need their one retry), about {estimated.estimated_tokens:,} tokens, about"
+                      f" ${estimated.estimated_cost:,.4f} at the given prices; nothing was sent")
+        if len(estimated.stages) > 1:
+            for stage, tally in estimated.stages.items():
+                console.print(f"  stage {stage}: {tally['requests']:g} requests, about {tally['tokens']:,.0f}"
+                              f" tokens, about ${tally['cost']:,.4f}")
+        return
+    if batch:
+        outcome = run_batch_pass(work_dir, options, on_poll=lambda b: console.print(f"batch {b['id']}: {b['status']}"))
+        console.print(f"batch: submitted {outcome['submitted']} requests not yet cached; {outcome}")
+    report = run_llm_annotation(work_dir, options, make_executor(executor, address, num_cpus))
     usage = report.usage
     console.print(f"annotate {kind}: {report.jobs} jobs on {report.videos} videos -> {report.events} events;"
                   f" requests sent {usage.sent}, cached {usage.cached}, failed {usage.failed}, retries"

@@ -57,6 +57,9 @@ def _reporting_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             failure = storage_failure(error)
             if failure is not None:
                 fail(failure)
+            if isinstance(error, OSError) and error.filename is not None:
+                # a file of the user's that cannot be read or written (no permission, a folder, a full disk)
+                fail(f"{error.filename}: {error.strerror or error}")
             arrow = sys.modules.get("pyarrow")  # not imported here: `streamo --help` stays fast
             if arrow is not None and isinstance(error, arrow.ArrowInvalid):  # damaged Parquet no helper named
                 fail(f"unreadable Parquet data: {error}")

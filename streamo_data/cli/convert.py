@@ -16,12 +16,6 @@ convert_app = typer.Typer(help="Read the reference raw-annotation format.", no_a
 export_app = typer.Typer(help="Write a release in other formats.", no_args_is_help=True)
 
 
-def _unreadable(error: ValueError) -> typer.Exit:
-    """One line for a raw file that cannot be read at all (not UTF-8, not JSON, not records): exit 2."""
-    err.print(f"[red]error[/red] {escape(str(error))}", soft_wrap=True)
-    return typer.Exit(2)
-
-
 @convert_app.command("raw-to-samples")
 def convert_raw_to_samples(
     raw: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Reference raw annotation JSON.")],
@@ -31,12 +25,8 @@ def convert_raw_to_samples(
 ) -> None:
     """Raw records -> validated samples; a record that would lose an answer is rejected with its reason."""
     from streamo_data.convert import raw_to_samples
-    from streamo_data.raw_records import RawInputError
 
-    try:
-        summary = raw_to_samples(raw, video_root, out, fps)
-    except RawInputError as error:
-        raise _unreadable(error) from error
+    summary = raw_to_samples(raw, video_root, out, fps)  # an unreadable file is a UserError: one line
     console.print(f"{summary.written} samples from {summary.records} records -> {out / 'samples.parquet'}")
     for reason, count in summary.rejected.most_common():
         err.print(f"[yellow]rejected[/yellow] {count}× {escape(reason)}")
@@ -53,15 +43,10 @@ def convert_raw_to_stream(
     replace: ReplaceOpt = False,
 ) -> None:
     """Raw records -> stream format exactly as the reference converter writes it (its drops reported)."""
-    from streamo_data.raw_records import RawInputError
     from streamo_data.reference_convert import raw_to_stream
 
     check_output_file(out, "--out", reads=[raw], replace=replace)
-
-    try:
-        summary = raw_to_stream(raw, video_root, out, fps, system_prompt=system_prompt, workers=workers)
-    except RawInputError as error:
-        raise _unreadable(error) from error
+    summary = raw_to_stream(raw, video_root, out, fps, system_prompt=system_prompt, workers=workers)
     console.print(f"{summary.written} of {summary.records} records -> {out}")
     # plain lines, written at once: a large file has a warning per record, and rich renders ~10K lines/s
     sys.stderr.write("".join(f"dropped {line}\n" for line in summary.dropped))

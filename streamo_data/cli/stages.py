@@ -18,7 +18,6 @@ from streamo_data.cli.common import (
     check_backend,
     console,
     err,
-    fail,
     make_executor,
     positive,
     print_summary,
@@ -81,10 +80,15 @@ def ingest(
                   " videos.parquet no longer has; `streamo build` skips them", soft_wrap=True, highlight=False)
 
 
+# The registry's names, spelt here so that `streamo --help` does not import every recipe; a test keeps the
+# two the same (tests/test_cli.py).
+RECIPE_NAMES = ("activitynet_captions", "charades_sta", "coin", "didemo", "et_instruct", "generic", "hacs",
+                "llava_video", "queryd", "qvhighlights", "streamo_release", "tacos", "youcook2")
+
+
 @app.command()
 def recipe(
-    name: Annotated[str, typer.Argument(help="activitynet_captions, charades_sta, qvhighlights, youcook2, coin,"
-                                             " didemo, et_instruct or generic.")],
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(RECIPE_NAMES)}.")],
     annotations_at: Annotated[str, typer.Option("--annotations", help="The source's annotation file"
                                                 " (streamo_release: the release folder); a path or a URL.")],
     out_dir: Annotated[str, typer.Option("--out", help="Work directory for events.parquet and videos.parquet;"
@@ -110,11 +114,8 @@ def recipe(
     annotations = storage_path(annotations_at, "--annotations", must_exist=True)
     out = storage_path(out_dir, "--out", folder=True)
     videos = storage_path(videos_at, "--videos", must_exist=True) if videos_at is not None else None
-    try:
-        report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template,
-                            replace=replace)
-    except (ValueError, OSError) as error:
-        fail(f"{name}: {error}")
+    report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template,
+                        replace=replace)
     table = Table(title=f"recipe {name} -> {out}")
     table.add_column("outcome")
     table.add_column("count", justify="right")
@@ -162,10 +163,7 @@ def build(
     if config is not None:
         from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
 
-        try:
-            mixture = MixtureConfig.load(config)
-        except (ValueError, OSError) as error:
-            raise UserError(f"{config}: {error}") from error
+        mixture = MixtureConfig.load(config)
         work = work or Path("work") / mixture.name
         if dry_run:
             _print_spend(mixture, work, runner)
@@ -216,15 +214,12 @@ def _print_spend(mixture: MixtureConfig, work: AnyPath, runner: Executor) -> Non
 def _task_list(tasks: str) -> list[str]:
     """The task names of --tasks, refused before anything runs when empty or unknown: an empty list would
     overwrite samples.parquet with no rows."""
-    from streamo_data.tasks import BUILDERS
+    from streamo_data.tasks import BUILDERS, check_task_names
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
-    known = ", ".join(sorted(BUILDERS))
     if not names:
-        raise UserError(f"--tasks {tasks!r} names no task; known: {known}")
-    unknown = [t for t in names if t not in BUILDERS]
-    if unknown:
-        raise UserError(f"--tasks: unknown task(s) {', '.join(unknown)}; known: {known}")
+        raise UserError(f"--tasks {tasks!r} names no task; known: {', '.join(sorted(BUILDERS))}")
+    check_task_names(names, "--tasks")
     return names
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamo_data.cli.common import console, fail
+from streamo_data.cli.common import console
 
 app = typer.Typer()
 
@@ -34,12 +34,9 @@ def train(
     from streamo_data.train.loop import TrainConfig
     from streamo_data.train.loop import train as run_training
 
-    try:
-        options = TrainConfig.load(config, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, alpha=alpha,
-                                   gamma=gamma, seed=seed)
-        final = run_training(release_dir, out, video_root, options, features_dir)
-    except (ValueError, FileNotFoundError) as error:
-        fail(str(error))
+    options = TrainConfig.load(config, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, alpha=alpha,
+                               gamma=gamma, seed=seed)
+    final = run_training(release_dir, out, video_root, options, features_dir)
     states = final["validation"]["states"]
     console.print(f"epoch {final['epoch']}: train loss {final['train_loss']:.4f}, validation response F1"
                   f" {states['response']['f1']:.3f}, recall {states['response']['recall']:.3f}; run in {out}")

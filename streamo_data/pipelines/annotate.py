@@ -27,10 +27,18 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamo_data.annotators.cache import RequestCache, request_key
-from streamo_data.annotators.client import ClientSettings, LLMClient, Usage, api_key_from_env, estimate_tokens
+from streamo_data.annotators.client import (
+    ClientSettings,
+    LLMClient,
+    RequestFailed,
+    Usage,
+    api_key_from_env,
+    estimate_tokens,
+)
 from streamo_data.annotators.llm import LLMAnnotator, dump_rejects
 from streamo_data.annotators.prompts import PromptTemplate, load_prompt
 from streamo_data.annotators.staged import PIPELINES, StagedAnnotator, StagedConfig, check_stage_prompts
+from streamo_data.errors import UserError
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, ensure_ray, progress_bar
 from streamo_data.pipelines.stages import EVENTS, VIDEOS, video_root
@@ -133,7 +141,7 @@ def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Pa
 
 def preflight(options: AnnotateOptions) -> dict[str, PromptTemplate]:
     """Everything a run needs that can be wrong before it starts: the prompt templates (PromptError) and
-    the API key (RequestFailed); checked once, in the driver, before any actor exists."""
+    the API key (MissingApiKey); both UserErrors, checked once, in the driver, before any actor exists."""
     prompts = load_prompts(options)
     if options.kind in PIPELINES:
         check_stage_prompts(options.kind, prompts)
@@ -328,8 +336,11 @@ def run_batch_pass(work_dir: Path, options: AnnotateOptions, poll_s: float = 2.0
     from streamo_data.annotators.batch import run_batch
 
     pending = pending_requests(work_dir, options)
-    return asyncio.run(run_batch(options.settings, request_cache(options, work_dir), pending, poll_s=poll_s,
-                                 on_poll=on_poll))
+    try:
+        return asyncio.run(run_batch(options.settings, request_cache(options, work_dir), pending, poll_s=poll_s,
+                                     on_poll=on_poll))
+    except RequestFailed as error:  # the whole batch, not one request: the run cannot go on
+        raise UserError(f"batch: {error}") from error
 
 
 def pending_requests(work_dir: Path, options: AnnotateOptions) -> list[tuple[str, dict[str, Any]]]:

@@ -62,7 +62,7 @@ from streamo_data.storage import (
     remove_tree,
 )
 from streamo_data.tables import SAMPLE_FEATURES, from_row, iter_rows, read_table, to_row, write_rows
-from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
+from streamo_data.tasks import BUILDERS, NEVER_SEEN, check_task_names, task_rng
 from streamo_data.tasks.base import visible_events
 
 PART_SCHEMA = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string()))
@@ -208,15 +208,23 @@ class MixtureConfig(BaseModel):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, value: dict[str, TaskQuota]) -> dict[str, TaskQuota]:
-        unknown = sorted(set(value) - set(BUILDERS))
-        if unknown:
-            raise ValueError(f"unknown task(s) {unknown}; known: {sorted(BUILDERS)}")
+        check_task_names(sorted(value))
         return value
 
     @classmethod
     def load(cls, path: Path) -> MixtureConfig:
         """Read the YAML; ``${VAR}`` in paths is expanded and relative paths are taken from the
-        config file's folder, so one config serves any machine that sets the data root."""
+        config file's folder, so one config serves any machine that sets the data root. Whatever is wrong
+        with it is one UserError naming the file."""
+        try:
+            return cls._read(path)
+        except yaml.YAMLError as error:
+            raise UserError(f"{path}: not readable YAML ({' '.join(str(error).split())})") from None
+        except ValueError as error:  # the checks below, and pydantic's, each say what and where
+            raise UserError(f"{path}: {error}") from None
+
+    @classmethod
+    def _read(cls, path: Path) -> MixtureConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise ValueError("not a mixture config (a YAML mapping with sources and tasks)")
@@ -426,16 +434,9 @@ def _claim_events(out: AnyPath, owner: str) -> int:
     return _rewrite_events(out, change)
 
 
-def _annotate_error(where: str, error: Exception) -> UserError:
-    return UserError(f"{where}: {error}")
-
-
 def run_annotators(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> dict[str, dict[str, Any]]:
     """Every annotator of every source, in config order; one up to date with its stamp is skipped (and so
     sends nothing). Refuses, before anything is sent, a source with annotators and no videos on disk."""
-    from streamo_data.annotators.client import RequestFailed
-    from streamo_data.annotators.prompts import PromptError
-
     require_videos(config)
     cache = work_dir / "llm_cache"
     reports: dict[str, dict[str, Any]] = {}
@@ -448,8 +449,8 @@ def run_annotators(config: MixtureConfig, work_dir: AnyPath, executor: Executor)
             owner, options = f"{source.name}:{annotator.name}", annotator.with_cache(cache)
             try:
                 prompts = preflight(options)
-            except (PromptError, RequestFailed) as error:
-                raise _annotate_error(f"annotator {owner}", error) from error
+            except UserError as error:  # a template or the key: said with the annotator it belongs to
+                raise UserError(f"annotator {owner}: {error}") from error
             stamp = annotator_stamp(source, annotator, config.fps, prompts)
             state_path = _state_path(out, annotator.name)
             state = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -460,8 +461,8 @@ def run_annotators(config: MixtureConfig, work_dir: AnyPath, executor: Executor)
                                    {a.name for a in source.annotators if a.name != annotator.name})
             try:
                 report = run_llm_annotation(out, options, executor)
-            except (PromptError, RequestFailed) as error:
-                raise _annotate_error(f"annotator {owner}", error) from error
+            except UserError as error:
+                raise UserError(f"annotator {owner}: {error}") from error
             if report.nothing_answered:
                 raise UserError(f"annotator {owner}: every request failed ({report.first_reject}); nothing was"
                                 " added, and a rerun tries again")
@@ -521,14 +522,13 @@ def dry_run(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> lis
 def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConfig, out: AnyPath,
            label: str) -> list[SpendRow]:
     """One row per request stage of one annotator (one for a single-request annotator)."""
-    from streamo_data.annotators.prompts import PromptError
     from streamo_data.pipelines.annotate import load_prompts
 
     options = annotator.with_cache(out.parent.parent / "llm_cache")
     try:
         prompts = load_prompts(options)
         estimated: AnnotateReport = estimate(out, options)
-    except (PromptError, OSError, ValueError) as error:
+    except (OSError, ValueError) as error:  # a UserError (a template, a frame) among them
         return [SpendRow(source.name, label, note=f"cannot estimate: {error}")]
     state_path = _state_path(out, annotator.name)
     state = json.loads(state_path.read_text()) if state_path.exists() else {}

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from streamo_data.annotators.offline import annotate_video
-from streamo_data.errors import UserError
+from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reasons import reason_key
 from streamo_data.schema import Event, StreamingSample, VideoRecord, VideoStatus
 from streamo_data.storage import local_videos, make_dirs
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
-from streamo_data.tasks import BUILDERS, build_all
+from streamo_data.tasks import BUILDERS, build_all, check_task_names
 from streamo_data.video.backends import DecodeError, available_backends
 from streamo_data.video.probe import find_videos, probe_video
 
@@ -93,7 +93,7 @@ def run_ingest(video_dir: Path, work_dir: Path, fps: float, executor: Executor, 
 def video_root(work_dir: Path) -> Path:
     manifest = work_dir / INGEST_MANIFEST
     if not manifest.exists():
-        raise FileNotFoundError(f"{work_dir} has no {INGEST_MANIFEST}: run `streamo ingest` into it first")
+        raise MissingInput(f"{work_dir} has no {INGEST_MANIFEST}: run `streamo ingest` into it first")
     return Path(json.loads(manifest.read_text())["video_dir"])
 
 
@@ -149,9 +149,7 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_build(work_dir: Path, tasks: list[str], seed: int, executor: Executor) -> StageSummary:
-    unknown = [t for t in tasks if t not in BUILDERS]
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; known: {sorted(BUILDERS)}")
+    check_task_names(tasks)
     videos = [row for row in _read(work_dir / VIDEOS) if row["status"] == VideoStatus.OK]
     events_by_video: dict[str, list[dict[str, Any]]] = {}
     for row in _read(work_dir / EVENTS):

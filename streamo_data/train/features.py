@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamo_data.errors import MissingInput
 from streamo_data.io import write_atomic
 from streamo_data.video.backends import DecodeError, FrameBackend, available_backends
 from streamo_data.video.probe import plan_sampling
@@ -75,7 +76,7 @@ class FeatureStore:
             return np.load(cached)
         source = self.video_root / video_path
         if not source.exists():
-            raise FileNotFoundError(f"video {video_path} not found under {self.video_root} (pass --video-root)")
+            raise MissingInput(f"video {video_path} not found under {self.video_root} (pass --video-root)")
         features = video_features(source, fps, self.backends).astype(np.float32)
         write_atomic(cached, lambda tmp: np.save(tmp.open("wb"), features))
         return features

@@ -173,7 +173,7 @@ def train(release_dir: Path, run_dir: Path, video_root: Path, config: TrainConfi
     valid_set = load_examples(release_dir, "validation", store, config.text_buckets, config.max_frames,
                               config.dataset_config, cache_dir)
     if not train_set:
-        raise ValueError(f"{release_dir} has no training samples")
+        raise UserError(f"{release_dir} has no training samples")
     split_alpha = alpha_from_counts(state_counts(train_set))
     loss = loss_fn(config, split_alpha)
 
