@@ -36,7 +36,7 @@ from streamo_data.sample_sources import sentence
 from streamo_data.schema import Event, StreamingSample, VideoRecord
 from streamo_data.tables import from_row, iter_rows
 from streamo_data.tasks import BUILDERS, build_all
-from streamo_data.tasks.base import normalized
+from streamo_data.text_keys import normalized
 
 WORK = Path(__file__).parent / "_work" / "coverage"
 RESULTS = Path(__file__).parent / "results"

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streamo_data.io import atomic_path, write_text_atomic
+from streamo_data.manifest import read_manifest
 from streamo_data.pipelines.stages import REJECTS, SAMPLES
 from streamo_data.raw_records import open_raw_records
 from streamo_data.reasons import validation_messages
@@ -31,13 +32,12 @@ from streamo_data.reference_format import (
     iter_record_text,
     reference_video_path,
     render_sample,
-    sampled_frame_count,
     turns_from_raw,
 )
-from streamo_data.release import read_manifest
 from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.storage import AnyPath
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
-from streamo_data.video.probe import opencv_metadata, video_id_for
+from streamo_data.video.probe import opencv_metadata, sampled_frame_count, video_id_for
 
 __all__ = ["ConvertSummary", "export_stream_format", "raw_to_samples", "raw_to_stream"]
 
@@ -149,14 +149,14 @@ def raw_to_samples(raw_path: Path, video_root: str | None, out_dir: Path, fps: f
     return summary
 
 
-def iter_release_samples(release_dir: Path, split: str | None = None) -> Iterator[StreamingSample]:
+def iter_release_samples(release_dir: AnyPath, split: str | None = None) -> Iterator[StreamingSample]:
     for shard in read_manifest(release_dir).shards:
         if split is None or shard.split == split:
             for row in iter_rows(release_dir / shard.path):
                 yield from_row(StreamingSample, row)
 
 
-def export_stream_format(release_dir: Path, out_file: Path, video_root: str | None = None,
+def export_stream_format(release_dir: AnyPath, out_file: Path, video_root: str | None = None,
                          split: str | None = None, system_prompt: str = REFERENCE_SYSTEM_PROMPT) -> int:
     """Render every sample of a release (or of one split) for the reference trainer; returns the count.
     A ``.json`` target gets the reference's own layout (one JSON list, indent 2), anything else JSONL."""

@@ -35,9 +35,9 @@ from typing import IO, Any
 
 from streamo_data.errors import UserError
 from streamo_data.io import write_text_atomic
-from streamo_data.release import read_manifest
+from streamo_data.manifest import read_manifest
 from streamo_data.schema import StreamingSample
-from streamo_data.storage import resolved
+from streamo_data.storage import AnyPath, resolved
 from streamo_data.tables import from_row, iter_rows
 
 TASK_FOLDERS: dict[str, str] = {
@@ -111,7 +111,7 @@ def raw_record(sample: StreamingSample, release_names: bool) -> tuple[str, dict[
     return folder, record
 
 
-def export_raw(release_dir: Path, out_dir: Path, release_names: bool = True) -> ExportSummary:
+def export_raw(release_dir: AnyPath, out_dir: Path, release_names: bool = True) -> ExportSummary:
     check_target(out_dir)
     summary = ExportSummary()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def export_raw(release_dir: Path, out_dir: Path, release_names: bool = True) -> 
     return summary
 
 
-def _samples_with_split(release_dir: Path) -> Iterator[tuple[StreamingSample, str]]:
+def _samples_with_split(release_dir: AnyPath) -> Iterator[tuple[StreamingSample, str]]:
     for shard in read_manifest(release_dir).shards:
         for row in iter_rows(release_dir / shard.path):
             yield from_row(StreamingSample, row), shard.split

@@ -37,8 +37,8 @@ def atomic_path(target: AnyPath) -> Iterator[Path]:
     URL: a local temporary file, uploaded on success)."""
     if is_remote(target):
         make_dirs(target)
-        with uploaded_on_success(target) as temporary:
-            yield temporary
+        with uploaded_on_success(target) as upload:
+            yield upload
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

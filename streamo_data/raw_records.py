@@ -16,11 +16,11 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from streamo_data.errors import UserError
 from streamo_data.io import json_limit_reason, long_number_at
+from streamo_data.storage import AnyPath
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what json.load skips: JSON's own whitespace, nothing else
 _BLOCK = 1 << 20
@@ -39,7 +39,7 @@ def _kind(value: Any) -> str:
 class _Buffer:
     """Decoded text of the file, read block by block; ``text[pos:]`` is what is left to parse."""
 
-    def __init__(self, path: Path, handle: IO[bytes]) -> None:
+    def __init__(self, path: AnyPath, handle: IO[bytes]) -> None:
         self.path, self.handle = path, handle
         self.decoder = codecs.getincrementaldecoder("utf-8")()
         self.text, self.pos, self.eof = "", 0, False
@@ -68,7 +68,7 @@ class _Buffer:
     def skip_whitespace(self) -> str:
         """The next significant character ('' at the end of the file), with ``pos`` on it."""
         while True:
-            self.pos = _WHITESPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _WHITESPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # [...]* always matches
             if self.pos < len(self.text) or not self.more():
                 return self.text[self.pos:self.pos + 1]
 
@@ -109,12 +109,12 @@ class RawFile:
     """The records of a raw file, read lazily; ``single`` is True for a file holding one bare object,
     which the reference writes back as one object rather than a list."""
 
-    path: Path
+    path: AnyPath
     single: bool
     records: Iterator[Any]
 
 
-def open_raw_records(path: Path) -> RawFile:
+def open_raw_records(path: AnyPath) -> RawFile:
     """Check the start of ``path`` and return its records as an iterator (errors raise RawInputError, the
     ones found later in the file as the iterator reaches them)."""
     try:

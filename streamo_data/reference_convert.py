@@ -45,9 +45,8 @@ from streamo_data.reference_format import (
     encode_reference_record,
     reference_record,
     reference_video_path,
-    sampled_frame_count,
 )
-from streamo_data.video.probe import opencv_metadata
+from streamo_data.video.probe import opencv_metadata, sampled_frame_count
 
 ABORTS = "the reference converter aborts its whole run on it"
 
@@ -170,6 +169,7 @@ def _parts_in_order(chunks: Iterator[Chunk], options: StreamOptions, workers: in
             part = staging / f"{k:08d}"
             yield part, convert_chunk(chunk, options, str(part))
         return
+    assert first is not None  # a second chunk came, so a first did
     with _bare_main():  # all workers start here (a multiprocessing.Pool starts them in its constructor)
         pool = multiprocessing.get_context("spawn").Pool(workers)
     with pool:

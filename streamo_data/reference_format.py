@@ -5,7 +5,8 @@ its converter (`scripts/convert_streaming_video.py to-stream`) writes for the sa
 videos. Its quirks are reproduced on purpose, each one documented here:
 
 1. Frame count: OpenCV's native frame count divided (integer division) by the whole number of native
-   frames per sampled frame, ``max(1, int(native_fps / fps))`` (see :func:`sampled_frame_count`).
+   frames per sampled frame, ``max(1, int(native_fps / fps))``
+   (see :func:`streamo_data.video.probe.sampled_frame_count`).
 2. The question of frame 0: if no question falls on frame 0, the *first* question is shown there too
    (or a default instruction when there is none), so a question asked at 5 s appears on frame 0 and
    again on frame 4.
@@ -37,7 +38,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # the C encoder json.dump uses
+from json.encoder import encode_basestring  # the C encoder json.dump uses
 from typing import Any
 
 from streamo_data.align import QuestionLike, ResponseLike, State, align, time_tag
@@ -77,12 +78,6 @@ STATE_TOKENS: dict[State, str] = {
     State.STANDBY: "</Standby>",
     State.RESPONSE: "</Response>",
 }
-
-
-def sampled_frame_count(num_native_frames: int, native_fps: float, fps: float) -> int:
-    """Frames the reference trainer sees: native frames // whole native frames per sampled frame."""
-    step = max(1, int(native_fps / fps)) if fps > 0 else 1
-    return num_native_frames // step
 
 
 def parse_raw_time(value: Any) -> float | None:
@@ -424,7 +419,8 @@ def reference_record(record: dict[str, Any], video_path: str, num_frames: int, f
     ReferenceAbort where the reference raises."""
     questions, responses = reference_turns(record, "question"), reference_turns(record, "response")
     frames = reference_frames(num_frames, questions, responses, fps, default_question)
-    metadata = [(key, record[key]) for key in ("video_name", "task_type", "source") if key in record and record[key]]
+    metadata: list[tuple[str, Any]] = [(key, record[key]) for key in ("video_name", "task_type", "source")
+                                       if key in record and record[key]]
     return ReferenceRecord(video_path, frames, system_prompt or REFERENCE_SYSTEM_PROMPT, metadata)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import tempfile
 from collections import defaultdict
@@ -33,19 +32,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
-from pydantic import ValidationError
 
 from streamo_data import __version__
-from streamo_data.errors import MissingInput, UserError
+from streamo_data.errors import UserError
 from streamo_data.fidelity import PAPER_SAMPLES, PAPER_VIDEOS, fidelity_markdown
 from streamo_data.io import sha256_of, write_text_atomic
-from streamo_data.reasons import validation_messages
-from streamo_data.schema import SHARD_PATH_PATTERN, ReleaseManifest, ShardInfo, stable_id
+from streamo_data.manifest import MANIFEST, PENDING, pending_shards, read_manifest
+from streamo_data.schema import ReleaseManifest, ShardInfo, stable_id
 from streamo_data.storage import AnyPath, is_remote, make_dirs, put, relative_name
 from streamo_data.tables import SAMPLE_FEATURES, parquet_file, read_table
 
-MANIFEST = "manifest.json"
-PENDING = ".pending.json"  # the shards of a release being written, before its manifest lists them
 SPLITS = ("train", "validation")
 
 
@@ -142,20 +138,6 @@ class ShardWriter:
             put(path, self.out_dir / shard.path)
         shutil.rmtree(self.staging, ignore_errors=True)
         return [shard for _, shard in staged]
-
-
-def pending_shards(out_dir: AnyPath) -> set[str]:
-    """The shards a release being written (or killed while writing) has put beside the current one."""
-    path = out_dir / PENDING
-    if not path.exists():
-        return set()
-    try:
-        listed = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return set()
-    if not isinstance(listed, list):
-        return set()
-    return {item for item in listed if isinstance(item, str) and re.match(SHARD_PATH_PATTERN, item)}
 
 
 def remove_pending(out_dir: AnyPath) -> None:
@@ -263,16 +245,6 @@ def check_release_options(validation_fraction: float, rows_per_shard: int) -> No
         raise UserError(f"--rows-per-shard must be a whole number of at least 1, not {rows_per_shard}")
     if not math.isfinite(validation_fraction) or not 0 <= validation_fraction < 1:
         raise UserError(f"--validation-fraction must be at least 0 and below 1, not {validation_fraction:g}")
-
-
-def read_manifest(release_dir: AnyPath) -> ReleaseManifest:
-    path = release_dir / MANIFEST
-    if not path.exists():
-        raise MissingInput(f"{release_dir} is not a release: {MANIFEST} is missing")
-    try:
-        return ReleaseManifest.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as error:
-        raise UserError(f"{path}: not a release manifest ({validation_messages(error)[0]})") from error
 
 
 def release_fingerprint(manifest: ReleaseManifest) -> str:

@@ -72,7 +72,8 @@ def make_synthetic_video(
     rng = random.Random(seed)
     width, height = size
     slot = duration_s / num_events
-    plans = []
+    # (start, end, shape, colour, direction, start point) of each event
+    plans: list[tuple[float, float, str, str, str, tuple[float, float]]] = []
     for k in range(num_events):
         start = round((k * slot + rng.uniform(1.0, slot * 0.35)) * 2) / 2
         length = round(rng.uniform(slot * 0.35, slot * 0.55) * 2) / 2
@@ -87,7 +88,7 @@ def make_synthetic_video(
 
     background = np.full((height, width, 3), 70, np.uint8)
     cv2.rectangle(background, (0, int(height * 0.8)), (width, height), (90, 110, 90), thickness=-1)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write {path}")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -77,7 +78,8 @@ def write_sources(folder: Path, fraction: float, seed: int = 0) -> dict[str, dic
                                                    for k, s in enumerate(spans(rng, duration, 4))]}
     (folder / "COIN.json").write_text(json.dumps({"database": database}))
 
-    didemo, durations = [], {}
+    didemo: list[dict[str, Any]] = []
+    durations: dict[str, float] = {}
     for i in range(n["didemo"]):
         video = f"{i:08d}@N00_{i}.mov"
         durations[video] = 30.0

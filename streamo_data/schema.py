@@ -227,7 +227,7 @@ class ResponseTurn(_Model):
         return self
 
     def latest_time(self) -> float:
-        return self.end_time if self.end_time is not None else self.time  # type: ignore[return-value]
+        return self.end_time if self.end_time is not None else self.time  # type: ignore[return-value]  # validated: a span or a time
 
 
 class StreamingSample(_Model):

@@ -8,23 +8,23 @@ reviewer asks for: Silence dominates, and by how much is a property of the corpu
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 
 from streamo_data.align import State
 from streamo_data.fidelity import fidelity, length_histogram
-from streamo_data.release import read_manifest
+from streamo_data.manifest import read_manifest
 from streamo_data.schema import ReleaseManifest
+from streamo_data.storage import AnyPath
 from streamo_data.tables import read_table
 
 
-def release_stats(release_dir: Path) -> dict[str, Any]:
+def release_stats(release_dir: AnyPath) -> dict[str, Any]:
     return manifest_stats(release_dir, read_manifest(release_dir))
 
 
-def manifest_stats(release_dir: Path, manifest: ReleaseManifest) -> dict[str, Any]:
+def manifest_stats(release_dir: AnyPath, manifest: ReleaseManifest) -> dict[str, Any]:
     """The composition of the shards that ``manifest`` lists (also before the manifest is written)."""
     samples: dict[str, Counter[str]] = defaultdict(Counter)
     states: dict[str, Counter[str]] = defaultdict(Counter)
@@ -49,7 +49,7 @@ def manifest_stats(release_dir: Path, manifest: ReleaseManifest) -> dict[str, An
         return {s.value: round(counter[s.value] / total, 4) for s in State}
 
     all_states: Counter[str] = sum(states.values(), Counter())
-    per_task = {
+    per_task: dict[str, dict[str, Any]] = {
         task: {
             "train": samples[task]["train"], "validation": samples[task]["validation"],
             "samples": sum(samples[task].values()),

@@ -21,10 +21,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeAlias
 
 from pydantic import BeforeValidator, PlainSerializer
 from upath import UPath
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 AnyPath: TypeAlias = Path | UPath
 
@@ -57,8 +60,9 @@ def redacted(text: str) -> str:
     end = credentials_end(text)
     if end is None:
         return text
-    scheme_end = _URL.match(text).end()  # type: ignore[union-attr]  # credentials_end found a URL
-    return text[:scheme_end] + "***@" + text[end:]
+    match = _URL.match(text)
+    assert match is not None  # credentials_end found a URL
+    return text[:match.end()] + "***@" + text[end:]
 
 
 def location(text: str | os.PathLike[str]) -> AnyPath:
@@ -95,7 +99,8 @@ def local_videos(path: AnyPath, what: str) -> Path:
     return Path(path)
 
 
-def is_remote(path: AnyPath) -> bool:
+def is_remote(path: AnyPath) -> TypeIs[UPath]:
+    """Whether ``path`` is on another filesystem (to a type checker: a UPath when true, a Path when not)."""
     return isinstance(path, UPath) and not isinstance(path, Path)
 
 
@@ -107,7 +112,7 @@ def resolved(path: AnyPath) -> AnyPath:
 def arrow_source(path: AnyPath) -> tuple[str, Any]:
     """``(path, filesystem)`` for pyarrow: its own local filesystem, or the fsspec one of a URL."""
     if is_remote(path):
-        return path.path, path.fs  # type: ignore[union-attr]
+        return path.path, path.fs
     return str(path), None
 
 
@@ -160,14 +165,14 @@ def open_snapshot(path: AnyPath, version: str) -> BinaryIO:
 
     from fsspec.implementations.cached import SimpleCacheFileSystem
 
-    key = f"{id(path.fs)}:{version}"  # type: ignore[union-attr]  # one per filesystem client and version
+    key = f"{id(path.fs)}:{version}"  # one per filesystem client and version
     if key not in _SNAPSHOTS:
         if not _SNAPSHOTS:
             atexit.register(_drop_snapshots)
             _sweep_snapshots()
         folder = tempfile.mkdtemp(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-")
-        _SNAPSHOTS[key] = SimpleCacheFileSystem(fs=path.fs, cache_storage=folder)  # type: ignore[union-attr]
-    return _SNAPSHOTS[key].open(path.path, "rb")  # type: ignore[union-attr]
+        _SNAPSHOTS[key] = SimpleCacheFileSystem(fs=path.fs, cache_storage=folder)
+    return _SNAPSHOTS[key].open(path.path, "rb")
 
 
 def put(local: Path, target: AnyPath) -> None:
@@ -176,15 +181,17 @@ def put(local: Path, target: AnyPath) -> None:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         os.replace(local, target)
         return
-    target.fs.put_file(str(local), target.path)  # type: ignore[union-attr]
+    target.fs.put_file(str(local), target.path)
     local.unlink()
 
 
 def relative_name(path: AnyPath, root: AnyPath) -> str:
     """``path`` below ``root`` as a POSIX string, on any filesystem."""
     if not is_remote(path):
+        assert not is_remote(root), root  # a local path lies under a local root
         return Path(path).relative_to(root).as_posix()
-    return path.path.removeprefix(root.path.rstrip("/") + "/")  # type: ignore[union-attr]
+    assert is_remote(root), root  # a remote path lies under a remote root
+    return path.path.removeprefix(root.path.rstrip("/") + "/")
 
 
 def remove_tree(path: AnyPath) -> None:
@@ -193,7 +200,7 @@ def remove_tree(path: AnyPath) -> None:
         shutil.rmtree(path, ignore_errors=True)
         return
     if path.exists():
-        path.fs.rm(path.path, recursive=True)  # type: ignore[union-attr]
+        path.fs.rm(path.path, recursive=True)
 
 
 def move(source: AnyPath, target: AnyPath) -> None:
@@ -201,7 +208,8 @@ def move(source: AnyPath, target: AnyPath) -> None:
     if not is_remote(source):
         put(Path(source), target)
         return
-    source.fs.mv(source.path, target.path)  # type: ignore[union-attr]
+    assert is_remote(target), target  # moved within one filesystem (a local one takes the branch above)
+    source.fs.mv(source.path, target.path)
 
 
 _BUCKETS: set[tuple[int, str]] = set()
@@ -213,11 +221,11 @@ def make_dirs(path: AnyPath) -> None:
     if not is_remote(path):
         Path(path).mkdir(parents=True, exist_ok=True)
         return
-    bucket = path.path.split("/", 1)[0]  # type: ignore[union-attr]
-    known = (id(path.fs), bucket)  # type: ignore[union-attr]
+    bucket = path.path.split("/", 1)[0]
+    known = (id(path.fs), bucket)
     if known in _BUCKETS:  # every upload makes sure of its bucket: ask the store once per process
         return
-    if not path.fs.exists(bucket):  # type: ignore[union-attr]
+    if not path.fs.exists(bucket):
         from streamo_data.errors import UserError
 
         # never made here: a typo in --out would otherwise create a bucket in the account and fill it
@@ -232,7 +240,7 @@ def file_stamp(path: AnyPath) -> list[Any]:
     if not is_remote(path):
         stat = Path(path).stat()
         return [str(path), stat.st_size, stat.st_mtime_ns]
-    info = path.fs.info(path.path)  # type: ignore[union-attr]
+    info = path.fs.info(path.path)
     return [str(path), info.get("size"), info.get("ETag") or info.get("etag") or info.get("md5Hash")
             or info.get("mtime")]
 

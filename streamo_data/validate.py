@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from streamo_data.errors import UserError
 from streamo_data.io import sha256_of
+from streamo_data.manifest import pending_shards, read_manifest
 from streamo_data.reasons import reason_key, validation_messages
-from streamo_data.release import pending_shards, read_manifest
 from streamo_data.schema import StreamingSample
 from streamo_data.storage import AnyPath, relative_name
 from streamo_data.tables import iter_rows

@@ -26,10 +26,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamo_data.errors import UserError
-from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, VIDEOS
 from streamo_data.schema import METADATA_BACKEND
 from streamo_data.storage import AnyPath, location, resolved
 from streamo_data.tables import EVENT_FEATURES, VIDEO_FEATURES, read_table
+
+# The files of a work directory, by the stage that writes them: ingest (videos, its manifest), recipes and
+# annotators (events), build (samples, rejects).
+VIDEOS = "videos.parquet"
+EVENTS = "events.parquet"
+SAMPLES = "samples.parquet"
+REJECTS = "rejects.jsonl"
+INGEST_MANIFEST = "ingest.json"
 
 EVENT_ORDER = [("video_id", "ascending"), ("start_s", "ascending"), ("end_s", "ascending"),
                ("event_id", "ascending")]
@@ -46,7 +53,7 @@ def ingested_from(work_dir: AnyPath) -> AnyPath | None:
         raise UserError(f"{manifest}: not an ingest record ({error})") from error
 
 
-def check_ingest_target(work_dir: Path, video_dir: Path, replace: bool) -> None:
+def check_ingest_target(work_dir: AnyPath, video_dir: Path, replace: bool) -> None:
     """Refuse an ingest that would replace videos of another origin, unless ``replace``."""
     if replace:
         return
@@ -61,7 +68,7 @@ def check_ingest_target(work_dir: Path, video_dir: Path, replace: bool) -> None:
                         " or --replace")
 
 
-def orphaned_events(work_dir: Path) -> int:
+def orphaned_events(work_dir: AnyPath) -> int:
     """Events whose video is not in videos.parquet (what ``ingest --replace`` can leave behind)."""
     if not (work_dir / EVENTS).exists() or not (work_dir / VIDEOS).exists():
         return 0

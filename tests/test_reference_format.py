@@ -20,8 +20,8 @@ from streamo_data.reference_format import (
     DEFAULT_QUESTION,
     REFERENCE_SYSTEM_PROMPT,
     parse_raw_time,
-    sampled_frame_count,
 )
+from streamo_data.video.probe import sampled_frame_count
 from tests.conftest import write_video
 
 NUM_FRAMES = 12  # 120 native frames at 10 fps -> 12 frames at 1 fps

@@ -44,9 +44,11 @@ def segment_images(video: VideoRecord, video_dir: Path, start: float, end: float
                    backends: Sequence[FrameBackend]) -> list[tuple[float, str]]:
     """(time, data URL) for ``count`` frames of the segment, decoded from the video file."""
     times = segment_times(start, end, count)
-    last = video.num_native_frames - 1  # type: ignore[operator]
+    # a video decoded here was probed: it knows its native frames and rate
+    assert video.num_native_frames is not None and video.native_fps is not None, video.path
+    last = video.num_native_frames - 1
     path = str(video_dir / video.path)
     # by frame timestamps, so a variable-frame-rate video shows the model the frames at these times
-    indices = [min(last, i) for i in native_indices_at(path, times, backends, video.native_fps)]  # type: ignore[arg-type]
+    indices = [min(last, i) for i in native_indices_at(path, times, backends, video.native_fps)]
     frames, _ = read_frames_with_fallback(path, indices, backends)
     return [(t, encode_jpeg(frame)) for t, frame in zip(times, frames, strict=True)]

@@ -39,6 +39,12 @@ class Job:
     text: str = ""  # the input of a job about an existing event (a caption to rewrite as a query)
 
     @property
+    def duration(self) -> float:
+        """The video's duration: only ok videos are annotated, and those know it."""
+        assert self.video.duration_s is not None, self.video.path
+        return float(self.video.duration_s)
+
+    @property
     def where(self) -> str:
         return f"{self.video.path} {self.start:g}s-{self.end:g}s"
 
@@ -46,7 +52,8 @@ class Job:
 def jobs_for(kind: str, video: VideoRecord, events: Sequence[Event], window_s: float) -> list[Job]:
     """Captioning asks about each distinct event segment of the video (fixed windows where it has
     none); narration and QA ask about the whole video."""
-    duration = float(video.duration_s)  # type: ignore[arg-type]
+    assert video.duration_s is not None, video.path  # only ok videos are annotated, and those know it
+    duration = float(video.duration_s)
     if kind != "caption":
         return [Job(video, 0.0, duration)]
     spans = sorted({(e.start_s, e.end_s) for e in events if e.kind in CAPTIONED and e.end_s > e.start_s})
@@ -86,7 +93,7 @@ class LLMAnnotator:
         for time_s, url in images or [(t, "") for t in segment_times(job.start, job.end, self.prompt.frames)]:
             content.append({"type": "text", "text": f"t={time_s:g}s"})
             content.append({"type": "image_url", "image_url": {"url": url, "detail": "low"}})
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": content}]
         return request_body(self.settings.model, messages, self.prompt.temperature, self.prompt.max_tokens,
                             response_format(self.prompt.output))
 
@@ -94,7 +101,8 @@ class LLMAnnotator:
         return segment_images(job.video, self.video_dir, job.start, job.end, self.prompt.frames, self.backends)
 
     def parse(self, text: str, job: Job) -> CaptionReply | NarrationReply | QAReply:
-        return parse_reply(self.reply_model, text, {"start": job.start, "end": job.end})  # type: ignore[return-value]
+        reply = parse_reply(self.reply_model, text, {"start": job.start, "end": job.end})
+        return reply  # type: ignore[return-value]  # the reply model of one of KINDS: a caption, narration or qa reply
 
     def jobs(self, video: VideoRecord, events: Sequence[Event], window_s: float) -> list[Job]:
         return jobs_for(self.kind, video, events, window_s)
@@ -133,7 +141,7 @@ class LLMAnnotator:
         """Events with every time clipped into the video. The reply checks allow times a tolerance past
         the segment; clipping both ends of a span the same way keeps start <= end (a span just past
         the end becomes a moment at the end, not an impossible span)."""
-        video, duration = job.video, float(job.video.duration_s)  # type: ignore[arg-type]
+        video, duration = job.video, job.duration
 
         def clip(time_s: float) -> float:
             return min(max(time_s, 0.0), duration)

@@ -52,7 +52,8 @@ class MotionSegment:
 def _analysis_times(record: VideoRecord) -> list[float]:
     """Analysis instants every 1/ANALYSIS_FPS s: chosen in time, then mapped to the frames on screen by
     their timestamps, so a variable-frame-rate video is measured at the times the events report."""
-    return [k / ANALYSIS_FPS for k in range(max(1, math.ceil(float(record.duration_s) * ANALYSIS_FPS)))]  # type: ignore[arg-type]
+    assert record.duration_s is not None, record.path  # an ok video knows its duration
+    return [k / ANALYSIS_FPS for k in range(max(1, math.ceil(float(record.duration_s) * ANALYSIS_FPS)))]
 
 
 def _nearest_colour(bgr: np.ndarray) -> str:
@@ -76,7 +77,7 @@ def measure_motion(frames_rgb: np.ndarray, times_s: Sequence[float]) -> list[Mot
     step = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 1 / ANALYSIS_FPS
 
     runs: list[list[int]] = []
-    for k in np.flatnonzero(active):
+    for k in map(int, np.flatnonzero(active)):
         if runs and times_s[k] - times_s[runs[-1][1]] <= MAX_GAP_S + step:
             runs[-1][1] = int(k)
         else:
@@ -146,7 +147,8 @@ def annotate_video(record: VideoRecord, video_dir: Path, backends: Sequence[Fram
     """Events for one probed video: ground truth when a sidecar exists, measured motion otherwise."""
     if record.status is not VideoStatus.OK:
         return []
-    duration = float(record.duration_s)  # type: ignore[arg-type]
+    assert record.duration_s is not None, record.path  # an ok video knows its duration
+    duration = float(record.duration_s)
     truth = read_truth(video_dir / record.path)
     if truth is not None:
         provenance = Provenance(model="synthetic-generator", params={"sidecar": "truth.json"})
@@ -158,7 +160,8 @@ def annotate_video(record: VideoRecord, video_dir: Path, backends: Sequence[Fram
         ]
     path = str(video_dir / record.path)
     times = _analysis_times(record)
-    indices = native_indices_at(path, times, backends, record.native_fps)  # type: ignore[arg-type]
+    assert record.native_fps is not None, record.path  # a video decoded here was probed: it knows its rate
+    indices = native_indices_at(path, times, backends, record.native_fps)
     frames, backend = read_frames_with_fallback(path, indices, backends)
     provenance = Provenance(model="opencv-motion", params={"analysis_fps": f"{ANALYSIS_FPS:g}", "backend": backend})
 

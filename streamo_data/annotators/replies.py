@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from streamo_data.schema import TIME_TOLERANCE_S
+from streamo_data.text_keys import normalized
 
 Text = Field(min_length=1, pattern=r"\S")
 
@@ -188,8 +189,6 @@ class ChangeQAReply(_Reply):
 
 
 def _same(a: str, b: str) -> bool:
-    from streamo_data.tasks.base import normalized
-
     return normalized(a) == normalized(b)
 
 

@@ -142,7 +142,8 @@ class StagedAnnotator:
     # ---- jobs and requests --------------------------------------------------------------------------------
     def jobs(self, video: VideoRecord, events: Sequence[Event], window_s: float) -> list[Job]:
         """Segments for the caption pipelines; one job per existing caption for queries; else the video."""
-        duration = float(video.duration_s)  # type: ignore[arg-type]
+        assert video.duration_s is not None, video.path  # only ok videos are annotated, and those know it
+        duration = float(video.duration_s)
         if self.kind in ("caption_verified", "action_verified"):
             return jobs_for("caption", video, [e for e in events if e.kind in CAPTIONED
                                                and not made_by(e, "grounding_query")], window_s)
@@ -166,7 +167,7 @@ class StagedAnnotator:
             for time_s, url in images or [(t, "") for t in segment_times(span[0], span[1], prompt.frames)]:
                 content.append({"type": "text", "text": f"t={time_s:g}s"})
                 content.append({"type": "image_url", "image_url": {"url": url, "detail": "low"}})
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": content}]
         return request_body(self.model_of(stage), messages, prompt.temperature, prompt.max_tokens,
                             response_format(prompt.output))
 
@@ -174,7 +175,7 @@ class StagedAnnotator:
         return segment_images(job.video, self.video_dir, span[0], span[1], self.prompts[stage].frames, self.backends)
 
     def _whole(self, job: Job) -> tuple[float, float]:
-        return 0.0, float(job.video.duration_s)  # type: ignore[arg-type]
+        return 0.0, job.duration
 
     def planned(self, job: Job) -> list[tuple[str, dict[str, Any]]]:
         """(stage, stand-in body) for each request the job will make at most (retries aside): --dry-run.
@@ -204,7 +205,7 @@ class StagedAnnotator:
         return [self.body(first, job, self.images(first, job, (job.start, job.end)), (job.start, job.end))]
 
     def _windows(self, job: Job) -> list[tuple[float, float]]:
-        return narration_windows(float(job.video.duration_s), self.config.narration_window_s,  # type: ignore[arg-type]
+        return narration_windows(job.duration, self.config.narration_window_s,
                                  self.config.narration_step_s)
 
     # ---- running --------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class StagedAnnotator:
                 raise StageFailed(f"{stage}: cannot read frames: {error}") from None
             body = self.body(stage, job, images, span, text)
             model = REPLIES[self.prompts[stage].output]
-            limits = {"start": 0.0, "end": float(job.video.duration_s)}  # type: ignore[arg-type]
+            limits = {"start": 0.0, "end": job.duration}
             try:
                 return await ask_validated(self.client, body, lambda reply: parse_reply(
                     model, reply, {**limits, **(context or {})}), usage)
@@ -260,9 +261,9 @@ class StagedAnnotator:
                 if isinstance(reply, StageFailed):
                     raise StageFailed(f"{reply} (window {window[0]:g}s-{window[1]:g}s)")
                 raise reply
-        notes = [f"{a:g}s-{b:g}s: {reply.change.strip()}"  # type: ignore[union-attr]
-                 for (a, b), reply in zip(windows, replies, strict=True)]
-        changed = [r for r in replies if r.change.strip().lower().rstrip(".") != NO_CHANGE]  # type: ignore[union-attr]
+        answered = [reply for reply in replies if not isinstance(reply, BaseException)]  # each failure raised above
+        notes = [f"{a:g}s-{b:g}s: {reply.change.strip()}" for (a, b), reply in zip(windows, answered, strict=True)]
+        changed = [r for r in answered if r.change.strip().lower().rstrip(".") != NO_CHANGE]
         if not changed:
             raise StageFailed("negative sample: no window shows a change")
         rewrite: NarrationRewriteReply = await self.ask("narration_rewrite", job, self._whole(job), usage,
@@ -279,7 +280,7 @@ class StagedAnnotator:
         caption: SegmentCaptionReply = await self.ask(caption_stage, job, span, usage)
         text = caption.caption.strip()
         grounded: GroundReply = await self.ask(ground_stage, job, self._whole(job), usage, text)
-        duration = float(job.video.duration_s)  # type: ignore[arg-type]
+        duration = job.duration
         found = (min(max(grounded.start_s, 0.0), duration), min(max(grounded.end_s, 0.0), duration))
         iou = temporal_iou(span, found)
         if iou < self.config.min_span_iou:
@@ -292,7 +293,7 @@ class StagedAnnotator:
     def _event(self, job: Job, start: float, end: float, text: str, kind: EventKind, answer: str | None = None,
                **measured: str) -> Event:
         """Times clipped into the video (replies may be a tolerance past its end)."""
-        duration = float(job.video.duration_s)  # type: ignore[arg-type]
+        duration = job.duration
 
         def clip(time_s: float) -> float:
             return min(max(time_s, 0.0), duration)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -56,7 +56,7 @@ def annotate_offline(
 
 def _options(kind: str, model: str, base_url: str | None, api_key_env: str, concurrency: int, rpm: float | None,
              tpm: float | None, timeout: float, max_attempts: int, price_in: float, price_out: float, window: float,
-             prompts: Path | None, actors: int, staged: dict[str, object]) -> tuple[ClientSettings, AnnotateOptions]:
+             prompts: Path | None, actors: int, staged: dict[str, Any]) -> tuple[ClientSettings, AnnotateOptions]:
     """Every option checked before anything runs; a bad one is a UserError naming the flag (its value
     shown with any credentials masked)."""
     from pydantic import ValidationError
@@ -84,7 +84,7 @@ def _options(kind: str, model: str, base_url: str | None, api_key_env: str, conc
 def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, api_key_env: str, concurrency: int,
                   rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
                   price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
-                  executor: str, address: str | None, num_cpus: int | None, **staged: object) -> None:
+                  executor: str, address: str | None, num_cpus: int | None, **staged: Any) -> None:
     from streamo_data.pipelines.annotate import estimate, run_batch_pass, run_llm_annotation
 
     settings, options = _options(kind, model, base_url, api_key_env, concurrency, rpm, tpm, timeout, max_attempts,

@@ -65,7 +65,7 @@ def _reporting_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 fail(f"unreadable Parquet data: {error}")
             raise
 
-    wrapper._reports_user_errors = True  # type: ignore[attr-defined]
+    wrapper._reports_user_errors = True  # type: ignore[attr-defined]  # a marker on the function, read above
     return wrapper
 
 
@@ -99,7 +99,7 @@ def storage_path(text: str, what: str, must_exist: bool = False, folder: bool = 
 def release_location(text: str) -> AnyPath:
     """A release folder, refused first when it is not one, before any other check names it."""
     from streamo_data.errors import MissingInput
-    from streamo_data.release import MANIFEST
+    from streamo_data.manifest import MANIFEST
 
     path = storage_path(text, "RELEASE_DIR", must_exist=True, folder=True)
     if not (path / MANIFEST).exists():

@@ -26,13 +26,13 @@ from streamo_data.frames.timing import Timing
 from streamo_data.outputs import check_not_inside
 
 
-def _size(count: int | None) -> str:
+def _size(count: float | None) -> str:
     if count is None:
         return "unknown"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if count < 1024 or unit == "TiB":
             return f"{count:.1f} {unit}" if unit != "B" else f"{count} B"
-        count /= 1024  # type: ignore[assignment]
+        count /= 1024
     return str(count)
 
 

@@ -46,6 +46,7 @@ def show(
         ids = random_ids(release_dir, random_count, task, seed)
         targets = [out / f"{k:02d}_{sample_id}.{image_format}" for k, sample_id in enumerate(ids)]
     else:
+        assert sample_id is not None  # exactly one of SAMPLE_ID and --random, checked above
         ids, targets = [sample_id], [out]
     for target in targets:  # all checked before any is drawn
         check_output_file(target, "--out", reads=[release_dir, *([video_root] if video_root else [])],

@@ -264,8 +264,8 @@ def validate(release: ReleaseArg) -> None:
 def _stats_table(stats: dict) -> Table:
     target = f" (target {stats['target']})" if stats.get("target") else ""
     table = Table(title=f"{stats['name']}: {stats['samples']} samples{target}, {stats['frames']} frames")
-    columns = ("task / source", "target", "samples", "train", "validation", "silence", "standby", "response",
-               "resp/sample")
+    columns: tuple[str, ...] = ("task / source", "target", "samples", "train", "validation", "silence", "standby",
+                                "response", "resp/sample")
     if not stats.get("target"):
         columns = tuple(c for c in columns if c != "target")
     for column in columns:

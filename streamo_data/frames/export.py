@@ -43,6 +43,7 @@ from streamo_data.frames.timing import Timing, images_for_turns, turn_tolerance
 from streamo_data.io import atomic_path, write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reference_format import iter_record_text, render_sample, to_image_record
+from streamo_data.storage import AnyPath
 
 RESULTS = "frames_videos.jsonl"
 SUMMARY = "frames_summary.json"
@@ -88,7 +89,7 @@ class FramesSummary:
         }
 
 
-def gather_videos(release_dir: Path, split: str | None, timing: Timing) -> list[VideoEntry]:
+def gather_videos(release_dir: AnyPath, split: str | None, timing: Timing) -> list[VideoEntry]:
     """Every (video, fps) the release's samples use, with its folder; in reference layout, videos whose
     stems collide keep the folder for the first (by path) and are marked."""
     entries: dict[tuple[str, float], VideoEntry] = {}
@@ -114,7 +115,7 @@ def gather_videos(release_dir: Path, split: str | None, timing: Timing) -> list[
 class FramesRequest:
     """What to export, checked: the release, where its videos and frames are, and how frames are made."""
 
-    release_dir: Path
+    release_dir: AnyPath
     video_root: Path
     out_dir: Path
     timing: Timing = Timing.EXACT

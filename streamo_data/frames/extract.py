@@ -40,7 +40,6 @@ from streamo_data.frames.timing import (
     reference_indices,
     turn_tolerance,
 )
-from streamo_data.reference_format import sampled_frame_count
 from streamo_data.video.backends import (
     DecodeError,
     FrameBackend,
@@ -48,7 +47,7 @@ from streamo_data.video.backends import (
     frame_times_with_fallback,
     read_frames_with_fallback,
 )
-from streamo_data.video.probe import opencv_metadata
+from streamo_data.video.probe import opencv_metadata, sampled_frame_count
 
 BATCH_BYTES = 64 << 20  # decoded pixels held at once per worker: memory stays flat in a video's length
 

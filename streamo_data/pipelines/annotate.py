@@ -43,7 +43,7 @@ from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, ensure_ray, progress_bar
 from streamo_data.pipelines.stages import EVENTS, VIDEOS, video_root
 from streamo_data.schema import METADATA_BACKEND, Event, VideoRecord, VideoStatus
-from streamo_data.storage import StoragePath, location
+from streamo_data.storage import AnyPath, StoragePath, location
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.video.backends import available_backends
 
@@ -149,11 +149,11 @@ def preflight(options: AnnotateOptions) -> dict[str, PromptTemplate]:
     return prompts
 
 
-def request_cache(options: AnnotateOptions, work_dir: Path) -> RequestCache:
+def request_cache(options: AnnotateOptions, work_dir: AnyPath) -> RequestCache:
     return RequestCache(options.cache_dir or work_dir / "llm_cache")
 
 
-def _video_items(work_dir: Path, options: AnnotateOptions) -> tuple[list[dict[str, Any]], int]:
+def _video_items(work_dir: AnyPath, options: AnnotateOptions) -> tuple[list[dict[str, Any]], int]:
     """One item per video that has a file to look at; how many videos had none (metadata only)."""
     events: dict[str, list[dict[str, Any]]] = {}
     if (work_dir / EVENTS).exists():
@@ -177,7 +177,9 @@ async def annotate_videos(annotator: Annotator, items: list[dict[str, Any]], win
     async def one(item: dict[str, Any]) -> dict[str, Any]:
         video = from_row(VideoRecord, item["video"])
         events = [from_row(Event, row) for row in item["events"]]
-        usage, new_events, rejects = Usage(), [], []
+        usage = Usage()
+        new_events: list[dict[str, Any]] = []
+        rejects: list[dict[str, str]] = []
         jobs = annotator.jobs(video, events, window_s)
         for made, problems in await asyncio.gather(*(annotator.annotate(job, usage) for job in jobs)):
             new_events.extend(to_row(e) for e in made)
@@ -219,7 +221,7 @@ class AnnotatorActor:
         return {"json": np.array([json.dumps(r) for r in results], dtype=object)}
 
 
-def run_llm_annotation(work_dir: Path, options: AnnotateOptions, executor: Executor) -> AnnotateReport:
+def run_llm_annotation(work_dir: AnyPath, options: AnnotateOptions, executor: Executor) -> AnnotateReport:
     prompts = preflight(options)
     items, skipped = _video_items(work_dir, options)
     video_dir = video_root(work_dir)
@@ -292,7 +294,7 @@ def _reason(reason: str) -> str:
     return reason_key(reason)
 
 
-def _merge_events(work_dir: Path, new_events: list[dict[str, Any]]) -> None:
+def _merge_events(work_dir: AnyPath, new_events: list[dict[str, Any]]) -> None:
     """Existing events plus the new ones, each event once (ids are content hashes), sorted by video."""
     rows = {row["event_id"]: row for row in iter_rows(work_dir / EVENTS)} if (work_dir / EVENTS).exists() else {}
     for row in new_events:
@@ -301,7 +303,7 @@ def _merge_events(work_dir: Path, new_events: list[dict[str, Any]]) -> None:
     write_rows(work_dir / EVENTS, Event, ordered)
 
 
-def estimate(work_dir: Path, options: AnnotateOptions) -> AnnotateReport:
+def estimate(work_dir: AnyPath, options: AnnotateOptions) -> AnnotateReport:
     """--dry-run: how many requests and tokens a run would cost, without decoding or sending anything.
     Requests already in the cache cannot be told apart without the frames, so this is an upper bound."""
     items, skipped = _video_items(work_dir, options)
@@ -329,7 +331,7 @@ def estimate(work_dir: Path, options: AnnotateOptions) -> AnnotateReport:
     return report
 
 
-def run_batch_pass(work_dir: Path, options: AnnotateOptions, poll_s: float = 2.0,
+def run_batch_pass(work_dir: AnyPath, options: AnnotateOptions, poll_s: float = 2.0,
                    on_poll: Callable[[dict[str, Any]], None] | None = None) -> dict[str, int]:
     """The Batch API pass: every request not yet cached goes into one batch, whose replies fill the
     cache; the online pass that follows then validates them (and retries invalid ones) as usual."""
@@ -343,7 +345,7 @@ def run_batch_pass(work_dir: Path, options: AnnotateOptions, poll_s: float = 2.0
         raise UserError(f"batch: {error}") from error
 
 
-def pending_requests(work_dir: Path, options: AnnotateOptions) -> list[tuple[str, dict[str, Any]]]:
+def pending_requests(work_dir: AnyPath, options: AnnotateOptions) -> list[tuple[str, dict[str, Any]]]:
     """Request bodies not yet in the cache, with their keys; for the Batch API. Decodes frames. For a
     multi-stage pipeline, the first stage's requests only: later stages ask about earlier replies."""
     items, _ = _video_items(work_dir, options)

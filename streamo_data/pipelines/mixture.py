@@ -313,7 +313,8 @@ def recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     report = run_recipe(RECIPES[source.recipe](), source.annotations, out, videos=source.videos,
                         fps=item["fps"], path_template=source.path_template, source=source.name)
     manifest = source.videos.parent / INGEST_MANIFEST if source.videos is not None else None
-    if manifest is not None and source.videos.suffix.lower() == ".parquet" and manifest.exists() \
+    if manifest is not None and source.videos is not None and source.videos.suffix.lower() == ".parquet" \
+            and manifest.exists() \
             and not (out / INGEST_MANIFEST).exists():  # the catalogue's videos live where it was ingested from
         write_text_atomic(out / INGEST_MANIFEST, manifest.read_text(encoding="utf-8"))
     write_text_atomic(out / "stamp.json", json.dumps(item["stamp"]))
@@ -388,7 +389,8 @@ def _state_path(out: AnyPath, annotator: str) -> AnyPath:
 
 def _rewrite_events(out: AnyPath, change: Any) -> int:
     """Apply ``change(row) -> row | None`` (None drops it) to the source's events; how many changed."""
-    rows, changed = {}, 0
+    rows: dict[str, dict[str, Any]] = {}
+    changed = 0
     for row in iter_rows(out / EVENTS):
         new = change(row)
         changed += new is not row
@@ -662,7 +664,9 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
             hashes[task].append(np.array(entry["hashes"], dtype=np.uint64))
             videos[task].append(np.array(entry["videos"], dtype=np.uint64))
     id_of_rank = {candidate_hash(config.seed, v): v for v in video_ids}
-    thresholds, candidates, chosen_videos = {}, {}, {}
+    thresholds: dict[str, int] = {}
+    candidates: dict[str, int] = {}
+    chosen_videos: dict[str, set[str]] = {}
     for task, quota in config.tasks.items():
         found = np.concatenate(hashes[task]) if hashes[task] else np.zeros(0, np.uint64)
         candidates[task] = int(found.size)
@@ -691,7 +695,8 @@ def part_path(parts_dir: AnyPath, batch: int) -> AnyPath:
 
 def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Make one batch's chosen candidates and write them, with their split, as one part file."""
-    held_out, rows, rejects = set(item["held_out"]), [], Counter()
+    held_out, rows = set(item["held_out"]), []
+    rejects: Counter[str] = Counter()
     made: Counter[str] = Counter()
     batch, unseen = visible_batch(item["source_dirs"], item["low"], item["high"], item.get("stamp"))
     if unseen:
@@ -762,7 +767,7 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
     for _ in run_stage(build_item, items, executor, "build"):
         pass
 
-    result = MixtureResult(manifest=None, sources=sources, candidates=plan.candidates,  # type: ignore[arg-type]
+    result = MixtureResult(manifest=None, sources=sources, candidates=plan.candidates,  # type: ignore[arg-type]  # set below
                            resumed_batches=resumed, annotators=annotations)
     writer = ShardWriter(out_dir, config.rows_per_shard)
     seen: set[int] = set()
@@ -777,7 +782,10 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
         if not table.num_rows:
             continue
         ids = [int(s, 16) for s in table["sample_id"].to_pylist()]
-        fresh = [i not in seen and not seen.add(i) for i in ids]  # type: ignore[func-returns-value]
+        fresh: list[bool] = []
+        for i in ids:
+            fresh.append(i not in seen)
+            seen.add(i)
         result.duplicates += fresh.count(False)
         table = table.filter(pa.array(fresh))
         for (task, split), group in _groups(table):

@@ -19,17 +19,14 @@ from streamo_data.io import write_text_atomic
 from streamo_data.pipelines.runner import Executor, run_stage
 from streamo_data.reasons import reason_key
 from streamo_data.schema import Event, StreamingSample, VideoRecord, VideoStatus
-from streamo_data.storage import local_videos, make_dirs
+from streamo_data.storage import AnyPath, local_videos, make_dirs
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
 from streamo_data.tasks import BUILDERS, build_all, check_task_names
 from streamo_data.video.backends import DecodeError, available_backends
 from streamo_data.video.probe import find_videos, probe_video
 
-VIDEOS = "videos.parquet"
-EVENTS = "events.parquet"
-SAMPLES = "samples.parquet"
-REJECTS = "rejects.jsonl"
-INGEST_MANIFEST = "ingest.json"
+# the work dir's file names, which every stage (and its callers, from here) uses
+from streamo_data.workdir import EVENTS, INGEST_MANIFEST, REJECTS, SAMPLES, VIDEOS  # noqa: F401
 
 
 @dataclass
@@ -44,7 +41,7 @@ class StageSummary:
     not_built: Counter[str] = field(default_factory=Counter)
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def _read(path: AnyPath) -> list[dict[str, Any]]:
     return list(iter_rows(path)) if path.exists() else []
 
 
@@ -56,7 +53,7 @@ def ingest_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     return [to_row(record)]
 
 
-def run_ingest(video_dir: Path, work_dir: Path, fps: float, executor: Executor, backend: str = "decord",
+def run_ingest(video_dir: Path, work_dir: AnyPath, fps: float, executor: Executor, backend: str = "decord",
                force: bool = False) -> StageSummary:
     video_dir = local_videos(video_dir, "videos").resolve()
     make_dirs(work_dir)
@@ -90,7 +87,7 @@ def run_ingest(video_dir: Path, work_dir: Path, fps: float, executor: Executor, 
     return summary
 
 
-def video_root(work_dir: Path) -> Path:
+def video_root(work_dir: AnyPath) -> Path:
     manifest = work_dir / INGEST_MANIFEST
     if not manifest.exists():
         raise MissingInput(f"{work_dir} has no {INGEST_MANIFEST}: run `streamo ingest` into it first")
@@ -108,7 +105,7 @@ def annotate_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     return [to_row(e) for e in events] or [{"_done": record.video_id}]
 
 
-def run_annotate_offline(work_dir: Path, executor: Executor, backend: str = "decord",
+def run_annotate_offline(work_dir: AnyPath, executor: Executor, backend: str = "decord",
                          force: bool = False) -> StageSummary:
     videos = [row for row in _read(work_dir / VIDEOS) if row["status"] == VideoStatus.OK]
     events_path, done_path = work_dir / EVENTS, work_dir / "annotated.json"
@@ -148,7 +145,7 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def run_build(work_dir: Path, tasks: list[str], seed: int, executor: Executor) -> StageSummary:
+def run_build(work_dir: AnyPath, tasks: list[str], seed: int, executor: Executor) -> StageSummary:
     check_task_names(tasks)
     videos = [row for row in _read(work_dir / VIDEOS) if row["status"] == VideoStatus.OK]
     events_by_video: dict[str, list[dict[str, Any]]] = {}

@@ -5,24 +5,24 @@ with the paper's corpus, drawn from the same stats as ``streamo stats``, plus on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from streamo_data.plots.colors import STATE_HEX
 from streamo_data.plots.figures import pyplot, save
 from streamo_data.plots.timeline import render_png
 from streamo_data.schema import StreamingSample
+from streamo_data.storage import AnyPath
 
 ASSETS = "assets"
 OURS, PAPER = "#3b6ea5", "#b9c4d0"
 
 
-def _save(figure: Any, path: Path) -> None:
+def _save(figure: Any, path: AnyPath) -> None:
     figure.tight_layout()
     save(figure, path)
 
 
-def beside_paper(comparison: Mapping[str, Mapping[str, Any]], title: str, path: Path,
+def beside_paper(comparison: Mapping[str, Mapping[str, Any]], title: str, path: AnyPath,
                  colours: Mapping[str, str] | None = None) -> None:
     """Our share of each group next to the paper's (a fidelity report's ``shares``, ``state_share`` or
     ``video_length``), in percent."""
@@ -44,7 +44,7 @@ def beside_paper(comparison: Mapping[str, Mapping[str, Any]], title: str, path: 
     _save(figure, path)
 
 
-def samples_by_source(tasks: Mapping[str, Mapping[str, Any]], path: Path, top: int = 8) -> None:
+def samples_by_source(tasks: Mapping[str, Mapping[str, Any]], path: AnyPath, top: int = 8) -> None:
     """Samples per task, stacked by source (the ``top`` largest sources by name, the rest as 'other')."""
     plt = pyplot()
     totals: dict[str, int] = {}
@@ -68,7 +68,7 @@ def samples_by_source(tasks: Mapping[str, Mapping[str, Any]], path: Path, top: i
     _save(figure, path)
 
 
-def responses_per_sample(tasks: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+def responses_per_sample(tasks: Mapping[str, Mapping[str, Any]], path: AnyPath) -> None:
     plt = pyplot()
     names = [t for t in tasks if tasks[t]["samples"]]
     figure, axes = plt.subplots(figsize=(6, 3))
@@ -79,7 +79,7 @@ def responses_per_sample(tasks: Mapping[str, Mapping[str, Any]], path: Path) -> 
     _save(figure, path)
 
 
-def write_card_plots(release_dir: Path, stats: Mapping[str, Any],
+def write_card_plots(release_dir: AnyPath, stats: Mapping[str, Any],
                      examples: Mapping[str, StreamingSample]) -> list[tuple[str, str]]:
     """Every plot of the card under ``release_dir/assets``; returns (caption, relative path) in card order."""
     from streamo_data.align import State
@@ -88,7 +88,7 @@ def write_card_plots(release_dir: Path, stats: Mapping[str, Any],
     fidelity = stats["fidelity"]
     written: list[tuple[str, str]] = []
 
-    def target(name: str, caption: str) -> Path:
+    def target(name: str, caption: str) -> AnyPath:
         written.append((caption, f"{ASSETS}/{name}"))
         return folder / name
 

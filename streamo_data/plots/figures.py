@@ -3,10 +3,10 @@ way to save, with no timestamp or version in the PNG, so the same data draws the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from streamo_data.io import write_atomic
+from streamo_data.storage import AnyPath
 
 
 def pyplot() -> Any:
@@ -18,7 +18,7 @@ def pyplot() -> Any:
     return plt
 
 
-def save(figure: Any, path: Path) -> None:
+def save(figure: Any, path: AnyPath) -> None:
     """Write ``figure`` as a PNG at 100 dpi, atomically, and free it."""
     write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100,
                                                         metadata={"Software": None}))

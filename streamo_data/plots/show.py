@@ -10,15 +10,16 @@ import pyarrow.compute as pc
 
 from streamo_data.errors import UserError
 from streamo_data.frames.thumbnails import sample_thumbnails
+from streamo_data.manifest import read_manifest
 from streamo_data.plots.timeline import CELL_W, THUMB_H, drawn_frames, render_html, render_png
-from streamo_data.release import read_manifest
 from streamo_data.schema import StreamingSample
+from streamo_data.storage import AnyPath
 from streamo_data.tables import from_row, read_table
 
 FORMATS = {".png": render_png, ".html": render_html}
 
 
-def load_samples(release_dir: Path, sample_ids: list[str]) -> list[StreamingSample]:
+def load_samples(release_dir: AnyPath, sample_ids: list[str]) -> list[StreamingSample]:
     """The samples with these ids, in the order asked; a UserError names an id the release lacks."""
     wanted, found = set(sample_ids), {}
     for shard in read_manifest(release_dir).shards:
@@ -32,7 +33,7 @@ def load_samples(release_dir: Path, sample_ids: list[str]) -> list[StreamingSamp
     return [found[s] for s in sample_ids]
 
 
-def random_ids(release_dir: Path, count: int, task: str | None, seed: int) -> list[str]:
+def random_ids(release_dir: AnyPath, count: int, task: str | None, seed: int) -> list[str]:
     """``count`` sample ids drawn with ``seed`` (the same release and seed draw the same samples)."""
     manifest = read_manifest(release_dir)
     if task is not None and task not in manifest.tasks:

@@ -20,6 +20,7 @@ from streamo_data.io import write_text_atomic
 from streamo_data.plots.colors import BLANK_HEX, STATE_HEX, rgb
 from streamo_data.plots.figures import pyplot, save
 from streamo_data.schema import StreamingSample
+from streamo_data.storage import AnyPath
 
 COLUMNS = 30  # frames per row: 30 s at 1 fps
 CELL_W, THUMB_H, BAR_H = 48, 36, 14
@@ -147,7 +148,7 @@ def strip(sample: StreamingSample, layout: Layout, thumbnails: list[np.ndarray] 
     return canvas
 
 
-def render_png(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray] | None = None) -> Layout:
+def render_png(sample: StreamingSample, path: AnyPath, thumbnails: list[np.ndarray] | None = None) -> Layout:
     """The timeline as a PNG whose pixels follow ``Layout`` exactly (the strip is placed, not resampled)."""
     plt = pyplot()
     layout, turns, lines = drawn(sample)
@@ -156,7 +157,7 @@ def render_png(sample: StreamingSample, path: Path, thumbnails: list[np.ndarray]
     figure.figimage(strip(sample, layout, thumbnails), xo=0, yo=height - layout.strip_bottom, origin="upper")
 
     def text(x: float, y: float, words: str, **style: object) -> None:  # y from the top, in pixels
-        figure.text(x / width, 1 - y / height, words, va="center", **style)  # type: ignore[arg-type]
+        figure.text(x / width, 1 - y / height, words, va="center", **style)
 
     heading, detail = title_of(sample)
     text(MARGIN, 18, _clip(heading, width - 3 * 92 - 2 * MARGIN), fontsize=11, weight="bold")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
@@ -18,6 +17,7 @@ from streamo_data.recipes.base import (
     read_json,
 )
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
 class ActivityNetCaptions:
@@ -26,7 +26,7 @@ class ActivityNetCaptions:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, dict):
             raise UserError(f"{path}: ActivityNet Captions is a JSON object keyed by video id")

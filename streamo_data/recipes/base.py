@@ -34,7 +34,7 @@ from streamo_data.schema import (
     VideoStatus,
     leaves_root,
 )
-from streamo_data.storage import AnyPath, local_videos, make_dirs, resolved
+from streamo_data.storage import AnyPath, local_videos, make_dirs
 from streamo_data.tables import EVENT_FEATURES, iter_rows, to_row
 from streamo_data.video.backends import available_backends
 from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for, video_stem
@@ -98,7 +98,7 @@ class Recipe(Protocol):
     paraphrases: ClassVar[bool]  # the source describes one moment several times (see streamo_data.moments)
     end_tolerance_s: ClassVar[float]  # an end this far past the duration is clipped to it, not skipped
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         """Items of the source file; a line it cannot use goes to ``report.skip`` with a reason."""
         ...
 
@@ -156,11 +156,11 @@ def optional_number(mapping: dict[str, Any], key: str) -> float | None:
 ENCODING = "utf-8-sig"
 
 
-def not_utf8(path: Path, error: UnicodeDecodeError) -> UserError:
+def not_utf8(path: AnyPath, error: UnicodeDecodeError) -> UserError:
     return UserError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); convert it to UTF-8")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: AnyPath) -> Any:
     """A JSON document, or a UserError naming the file (empty, not JSON, not UTF-8)."""
     try:
         text = path.read_text(encoding=ENCODING)
@@ -174,7 +174,7 @@ def read_json(path: Path) -> Any:
         raise UserError(f"{path}: not valid JSON ({error})") from error
 
 
-def text_lines(path: Path, newline: str | None = None) -> Iterator[str]:
+def text_lines(path: AnyPath, newline: str | None = None) -> Iterator[str]:
     """The lines of a text file, with a UserError naming it when it is not UTF-8."""
     with path.open(encoding=ENCODING, newline=newline) as handle:
         try:
@@ -183,14 +183,14 @@ def text_lines(path: Path, newline: str | None = None) -> Iterator[str]:
             raise not_utf8(path, error) from error
 
 
-def numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
+def numbered_lines(path: AnyPath) -> Iterator[tuple[str, str]]:
     """``(file:line, text)`` for every non-blank line of a line-oriented annotation file."""
     for number, line in enumerate(text_lines(path), start=1):
         if line.strip():
             yield f"{path.name}:{number}", line.rstrip("\n")
 
 
-def json_lines(path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
+def json_lines(path: AnyPath, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(file:line, object)`` for every JSONL line that holds a JSON object; others are skipped."""
     for where, line in numbered_lines(path):
         try:
@@ -233,7 +233,7 @@ class VideoCatalogue:
         return cls({})
 
     @classmethod
-    def load(cls, source: Path | None, fps: float) -> VideoCatalogue:
+    def load(cls, source: AnyPath | None, fps: float) -> VideoCatalogue:
         if source is None:
             return cls.empty()
         if source.is_dir():
@@ -278,15 +278,16 @@ class VideoCatalogue:
         raise UserError(f"{source}: --videos takes a folder, a .parquet, a .csv or a .json")
 
     @classmethod
-    def _from_folder(cls, folder: Path, fps: float) -> VideoCatalogue:
+    def _from_folder(cls, folder: AnyPath, fps: float) -> VideoCatalogue:
         backends = available_backends()
         entries = []
         folder = local_videos(folder, "--videos")
         for relative in find_videos(folder):
             record = probe_video(folder, relative, fps, backends)
             if record.status is VideoStatus.OK:
-                entries.append(CatalogueEntry(relative, record.duration_s, record))  # type: ignore[arg-type]
-        return cls(by_name(entries), root=resolved(folder))
+                assert record.duration_s is not None, relative  # an ok video knows its duration
+                entries.append(CatalogueEntry(relative, record.duration_s, record))
+        return cls(by_name(entries), root=folder.resolve())  # a local Path (local_videos above)
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -332,7 +333,7 @@ def metadata_record(video_key: str, path: str, duration_s: float, fps: float) ->
 
 # ---- running a recipe --------------------------------------------------------------------------------
 
-def nothing_written(annotations: Path, report: RecipeReport) -> str:
+def nothing_written(annotations: AnyPath, report: RecipeReport) -> str:
     """Why a file gave no event, in one line: empty, of another format, or every item skipped (top reasons)."""
     reasons = "; ".join(f"{reason} ×{count}" for reason, count in report.skipped.most_common(3))
     if not report.read and not report.skipped:

@@ -4,7 +4,6 @@ Durations are not in the file: give the Charades CSV (its ``length`` column), an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar
 
 from streamo_data.recipes.base import (
@@ -16,6 +15,7 @@ from streamo_data.recipes.base import (
     numbered_lines,
 )
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
 class CharadesSTA:
@@ -26,7 +26,7 @@ class CharadesSTA:
     # annotations do): clip them to the video instead of losing 6% of valid lines.
     end_tolerance_s: ClassVar[float] = CHARADES_END_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from each_record(numbered_lines(path), lambda where, line: self._event(where, line, report), report)
 
     def _event(self, where: str, line: str, report: RecipeReport) -> Iterator[RawEvent]:

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar
 
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport
 from streamo_data.recipes.youcook2 import iter_database
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
 class COIN:
@@ -18,5 +18,5 @@ class COIN:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from iter_database(path, report, "annotation", "label", self.kind, self.name)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, read_json
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 SEGMENT_S = 5.0
 NUM_SEGMENTS = 6
@@ -28,7 +28,7 @@ class DiDeMo:
     paraphrases: ClassVar[bool] = True  # several descriptions per moment, one per annotator
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, list):
             raise UserError(f"{path}: DiDeMo is a JSON list of annotations")

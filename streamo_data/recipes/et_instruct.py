@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
@@ -30,6 +29,7 @@ from streamo_data.recipes.base import (
     read_json,
 )
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 TIMESTAMP = r"(?:<vid>|\d+(?:\.\d+)?)"
 SPAN = re.compile(rf"{TIMESTAMP}\s*-\s*{TIMESTAMP}\s*(?:seconds|secs|s)?\s*[,:.]?\s*")
@@ -79,7 +79,7 @@ class ETInstruct:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, list):
             raise UserError(f"{path}: E.T. Instruct is a JSON list of records")

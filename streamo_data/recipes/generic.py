@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.recipes.base import (
@@ -32,6 +31,7 @@ from streamo_data.recipes.base import (
     text_lines,
 )
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 REQUIRED = ("video", "start", "end", "text")
 
@@ -42,14 +42,14 @@ class GenericEvents:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def _records(self, path: Path, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _records(self, path: AnyPath, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
         if path.suffix.lower() == ".csv":
             for line_number, row in enumerate(csv.DictReader(text_lines(path, newline="")), start=2):
                 yield f"{path.name}:{line_number}", {k: v for k, v in row.items() if v not in ("", None)}
             return
         yield from json_lines(path, report)
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from each_record(self._records(path, report), lambda where, record: self._event(where, record, report),
                                report)
 

@@ -7,12 +7,12 @@ annotations and are counted as such."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar
 
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport
 from streamo_data.recipes.youcook2 import iter_database
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
 class HACSSegments:
@@ -21,6 +21,6 @@ class HACSSegments:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from iter_database(path, report, "annotations", "label", self.kind, "HACS Segments",
                                  video_name=lambda key: f"v_{key}")

@@ -8,12 +8,12 @@ question keeps its options. Durations are not in the files: give ``--videos`` (t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, WHOLE_VIDEO, RawEvent, RecipeReport, each_record, read_json
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
 def _pairs(conversations: Any) -> list[tuple[str, str]]:
@@ -35,7 +35,7 @@ class LLaVAVideoQA:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, list):
             raise UserError(f"{path}: LLaVA-Video-178K QA is a JSON list of records")

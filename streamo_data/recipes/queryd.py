@@ -15,12 +15,12 @@ from __future__ import annotations
 import io
 import pickle
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, number, read_json
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 PREFIX = "video-"
 
@@ -33,7 +33,7 @@ class _PlainUnpickler(pickle.Unpickler):
                                      " numbers are accepted")
 
 
-def load_plain(path: Path) -> Any:
+def load_plain(path: AnyPath) -> Any:
     """A QuerYD file's content: JSON by its suffix, else a pickle of plain containers (UserError otherwise)."""
     if path.suffix.lower() == ".json":
         return read_json(path)
@@ -45,7 +45,7 @@ def load_plain(path: Path) -> Any:
         raise UserError(f"{path}: not a QuerYD pickle of plain data ({error}); convert it to JSON") from error
 
 
-def times_file(captions: Path) -> Path:
+def times_file(captions: AnyPath) -> AnyPath:
     if "raw_captions" not in captions.name:
         raise UserError(f"{captions}: give QuerYD's raw_captions_combined_filtered file (its times file is found"
                         " beside it by name)")
@@ -69,7 +69,7 @@ class QuerYD:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         times_path = times_file(path)
         captions, times = load_plain(path), load_plain(times_path)
         if not isinstance(captions, dict) or not isinstance(times, dict):

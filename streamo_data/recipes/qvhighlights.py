@@ -6,11 +6,11 @@ streaming tasks and are not carried."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, json_lines, number
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
 class QVHighlights:
@@ -19,7 +19,7 @@ class QVHighlights:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from each_record(json_lines(path, report), lambda where, record: self._events(where, record, report),
                                report)
 

@@ -19,7 +19,6 @@ read record by record, so a 100K-record file does not have to fit in memory."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
@@ -27,6 +26,7 @@ from streamo_data.raw_records import RawInputError, open_raw_records
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record
 from streamo_data.reference_format import parse_raw_time
 from streamo_data.schema import EventKind, Provenance
+from streamo_data.storage import AnyPath
 
 FOLDER_KINDS: dict[str, EventKind] = {
     "narration": EventKind.NARRATION,
@@ -38,11 +38,15 @@ FOLDER_KINDS: dict[str, EventKind] = {
 PROVENANCE_MODEL = "streamo-raw-release"
 
 
-def release_files(path: Path) -> list[tuple[str, Path]]:
+def release_files(path: AnyPath) -> list[tuple[str, AnyPath]]:
     """(task folder, file) for a release folder or a single file in one of its task folders."""
     if path.is_file():
         return [(path.parent.name, path)]
-    found = [(folder, file) for folder in sorted(FOLDER_KINDS) for file in sorted((path / folder).glob("*.json"))]
+    found: list[tuple[str, AnyPath]] = []
+    for folder in sorted(FOLDER_KINDS):
+        # the files of one folder differ only in their names: key=str orders them as the paths do, a UPath too
+        files: list[AnyPath] = sorted((path / folder).glob("*.json"), key=str)
+        found += [(folder, file) for file in files]
     if not found:
         raise UserError(f"{path}: no JSON file in any task folder ({', '.join(sorted(FOLDER_KINDS))})")
     return found
@@ -77,7 +81,7 @@ class StreamoRelease:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         for folder, file in release_files(path):
             if folder not in FOLDER_KINDS:
                 report.skip(str(file), f"not in a task folder ({', '.join(sorted(FOLDER_KINDS))})")
@@ -86,8 +90,11 @@ class StreamoRelease:
             try:
                 records = ((f"{folder}/{file.name}[{index}]", record)
                            for index, record in enumerate(open_raw_records(file).records))
-                yield from each_record(
-                    records, lambda where, record, kind=kind: self._events(record, kind, where, report), report)
+
+                def events(where: str, record: Any, kind: EventKind = kind) -> Iterator[RawEvent]:
+                    return self._events(record, kind, where, report)
+
+                yield from each_record(records, events, report)
             except RawInputError as error:
                 report.skip(str(error), "unreadable file")
 

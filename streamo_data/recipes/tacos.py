@@ -7,12 +7,12 @@ span told twice is one moment (paraphrases)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
 from streamo_data.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, number, read_json
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
 class TACoS:
@@ -21,7 +21,7 @@ class TACoS:
     paraphrases: ClassVar[bool] = True
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)
         if not isinstance(data, dict):
             raise UserError(f"{path}: TACoS (2D-TAN) is an object mapping each video to its annotations")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from streamo_data.errors import UserError
@@ -18,9 +17,10 @@ from streamo_data.recipes.base import (
     read_json,
 )
 from streamo_data.schema import EventKind
+from streamo_data.storage import AnyPath
 
 
-def iter_database(path: Path, report: RecipeReport, items_key: str, text_key: str, kind: EventKind,
+def iter_database(path: AnyPath, report: RecipeReport, items_key: str, text_key: str, kind: EventKind,
                   name: str, video_name: Callable[[str], str] = str) -> Iterator[RawEvent]:
     """The layout YouCook2, COIN and HACS Segments share: database -> video -> list of {segment,
     <text_key>}; ``video_name`` maps a database key to the video's name (HACS saves ``v_{id}``)."""
@@ -71,5 +71,5 @@ class YouCook2:
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
 
-    def parse(self, path: Path, report: RecipeReport) -> Iterator[RawEvent]:
+    def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from iter_database(path, report, "annotations", "sentence", self.kind, self.name)

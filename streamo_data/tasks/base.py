@@ -9,7 +9,6 @@ an RNG seeded by the candidate's key, so a sample does not depend on what else w
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -28,6 +27,7 @@ from streamo_data.schema import (
     stable_id,
     too_long,
 )
+from streamo_data.text_keys import normalized
 
 NEVER_SEEN = "evidence starts after the last sampled frame: the stream never shows it"
 
@@ -101,15 +101,11 @@ def visible_events(video: VideoRecord, events: Sequence[Event]) -> tuple[list[Ev
     unseen: list[Event] = []
     if too_long_video(video) is not None:
         return shown, list(events)
+    fps, num_frames = video.sample_fps, video.num_frames
+    assert fps is not None and num_frames is not None, video.path  # only ok videos are built from: grid known
     for event in events:
-        (shown if on_stream(event.start_s, video.num_frames, video.sample_fps) else unseen).append(event)  # type: ignore[arg-type]
+        (shown if on_stream(event.start_s, num_frames, fps) else unseen).append(event)
     return shown, unseen
-
-
-def normalized(text: str) -> str:
-    """Text as a key: case, punctuation and spacing do not make two descriptions different
-    ("light goes out" and "Light goes out." are one query, one sample)."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def one_per_moment(events: Sequence[Event]) -> list[Event]:
@@ -118,7 +114,7 @@ def one_per_moment(events: Sequence[Event]) -> list[Event]:
     members: dict[str, list[Event]] = {}
     for event in events:
         members.setdefault(event.moment or event.event_id, []).append(event)
-    keep = {id(min(group, key=lambda e, m=moment: stable_id(m, e.event_id))) for moment, group in members.items()}
+    keep = {id(min(group, key=lambda e: stable_id(moment, e.event_id))) for moment, group in members.items()}
     return [e for e in events if id(e) in keep]
 
 
@@ -180,10 +176,10 @@ def merge_same_frame(responses: list[ResponseTurn], fps: float) -> list[Response
             merged.append(group[0])
             continue
         text = " ".join(dict.fromkeys(r.content for r in group))
-        spans = [r for r in group if r.st_time is not None and r.end_time is not None]
+        spans = [(r.st_time, r.end_time) for r in group if r.st_time is not None and r.end_time is not None]
         if spans:
-            merged.append(ResponseTurn(content=text, st_time=min(r.st_time for r in spans),  # type: ignore[type-var]
-                                       end_time=max(r.end_time for r in spans)))  # type: ignore[type-var]
+            merged.append(ResponseTurn(content=text, st_time=min(start for start, _ in spans),
+                                       end_time=max(end for _, end in spans)))
         else:
             merged.append(ResponseTurn(content=text, time=group[0].time))
     return merged
@@ -218,20 +214,22 @@ def assemble(
     last frame is said on the last frame; one whose evidence is never shown is a counted reject),
     merge answers due on one frame, order them so none is lost, and validate."""
     rejects: list[Reject] = []
-    fps, num_frames = video.sample_fps, video.num_frames
+    fps, num_frames, duration_s = video.sample_fps, video.num_frames, video.duration_s
+    # only ok videos are built from: their duration and frame grid are known
+    assert fps is not None and num_frames is not None and duration_s is not None, video.path
     placed = []
     for answer in answers:
-        response = answer.placed(num_frames, fps)  # type: ignore[arg-type]
+        response = answer.placed(num_frames, fps)
         if response is None:
             rejects.append(Reject(video.video_id, task, NEVER_SEEN))
         else:
             placed.append(response)
     if not placed:
         return None, rejects
-    merged = merge_same_frame(placed, fps)  # type: ignore[arg-type]
-    ordered = [merged[i] for i in lossless_order(merged, fps)]  # type: ignore[arg-type]
+    merged = merge_same_frame(placed, fps)
+    ordered = [merged[i] for i in lossless_order(merged, fps)]
     return validated(lambda: StreamingSample.create(
-        task=task, source=source, video_id=video.video_id, video_path=video.path, duration_s=video.duration_s,
+        task=task, source=source, video_id=video.video_id, video_path=video.path, duration_s=duration_s,
         fps=fps, num_frames=num_frames, questions=[QuestionTurn(content=question, time=question_time)],
         responses=ordered), video, task, rejects)
 

@@ -37,6 +37,7 @@ class Narration:
 
     def make(self, video: VideoRecord, candidate: Candidate, rng: random.Random) -> tuple[
             StreamingSample | None, list[Reject]]:
-        lag = 1.0 / video.sample_fps  # type: ignore[operator]
+        assert video.sample_fps is not None, video.path  # only ok videos are built from: grid known
+        lag = 1.0 / video.sample_fps
         answers = [Answer(e.text, seen_from=e.start_s, at=min(e.start_s + lag, e.end_s)) for e in candidate.events]
         return assemble(self.name, video, candidate.source, rng.choice(self.templates), answers)

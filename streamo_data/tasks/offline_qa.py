@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord
-from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, by_text, normalized
+from streamo_data.tasks.base import Answer, Candidate, Reject, assemble, by_source, by_text
+from streamo_data.text_keys import normalized
 
 SEQUENTIAL = frozenset({EventKind.ACTION, EventKind.STEP, EventKind.CAPTION})
 
@@ -61,7 +62,8 @@ class OfflineQA:
         events = candidate.events
         if events[0].kind is EventKind.QA:
             question = events[0].text
-            answers = [Answer(e.answer, seen_from=e.start_s, end_s=e.end_s) for e in events]  # type: ignore[arg-type]
+            answers = [Answer(e.answer, seen_from=e.start_s, end_s=e.end_s)  # type: ignore[arg-type]  # a qa event has an answer (validated)
+                       for e in events]
         else:  # (before, after) pairs, flattened
             question = rng.choice(self.templates).format(before=events[0].text.rstrip("."))
             answers = [Answer(after.text, seen_from=before.start_s, end_s=after.end_s)

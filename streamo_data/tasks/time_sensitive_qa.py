@@ -72,7 +72,7 @@ class TimeSensitiveQA:
             StreamingSample | None, list[Reject]]:
         if candidate.events[0].kind is EventKind.QA:
             question = candidate.events[0].text
-            answers = [Answer(e.answer, seen_from=e.start_s, end_s=e.end_s)  # type: ignore[arg-type]
+            answers = [Answer(e.answer, seen_from=e.start_s, end_s=e.end_s)  # type: ignore[arg-type]  # a qa event has an answer (validated)
                        for e in candidate.events]
         else:
             question = instruction(rng, self.templates, self.step_templates, candidate.events)

@@ -16,8 +16,8 @@ import numpy as np
 
 from streamo_data.align import frame_end
 from streamo_data.io import write_text_atomic
+from streamo_data.manifest import read_manifest
 from streamo_data.plots.training import plot_confusion, plot_timing
-from streamo_data.release import read_manifest
 from streamo_data.train.data import STATE_NAMES, Example, load_examples
 from streamo_data.train.features import FeatureStore
 from streamo_data.train.loop import load_model, predict
@@ -59,9 +59,9 @@ def evaluate_run(run_dir: Path, release_dir: Path, split: str = "validation", vi
                                    config.dataset_config, cache_dir)
     predicted = predict(model, examples)
     truth = [e.labels for e in examples]
-    report = {"split": split, "samples": len(examples), "states": state_scores(predicted, truth),
-              "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth),
-              "timing_offsets": timing_offsets(predicted, truth)}
+    report: dict[str, Any] = {"split": split, "samples": len(examples), "states": state_scores(predicted, truth),
+                              "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth),
+                              "timing_offsets": timing_offsets(predicted, truth)}
     templates = answer_templates(train_examples)
     lines = []
     for example, states in zip(examples, predicted, strict=True):

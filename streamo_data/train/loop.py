@@ -27,9 +27,9 @@ from rich.progress import Progress
 
 from streamo_data.errors import MissingInput, UserError
 from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.manifest import read_manifest
 from streamo_data.pipelines.runner import progress_bar
 from streamo_data.plots.training import plot_curves
-from streamo_data.release import read_manifest
 from streamo_data.train.data import Example, collate, load_examples, state_counts
 from streamo_data.train.features import FEATURE_DIM, FeatureStore
 from streamo_data.train.loss import alpha_from_counts, frame_focal_loss

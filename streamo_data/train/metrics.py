@@ -47,7 +47,8 @@ def timing_errors(predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray]) 
     left over are *missed*, predicted ones left over are *false alarms*. ``within_k_frames`` is the
     share of true responses matched within k frames (recall); ``precision_within_k`` the share of
     predicted responses that are such a match; ``f1_within_1`` combines the two at one frame."""
-    distances, missed, false_alarms, predicted_total = [], 0, 0, 0
+    distances: list[int] = []
+    missed, false_alarms, predicted_total = 0, 0, 0
     for pred, true in zip(predicted, truth, strict=True):
         wanted, said = np.flatnonzero(true == RESPONSE), np.flatnonzero(pred == RESPONSE)
         predicted_total += len(said)

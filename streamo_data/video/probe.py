@@ -25,7 +25,6 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from streamo_data.reference_format import sampled_frame_count
 from streamo_data.schema import MAX_VIDEO_DURATION_S, VideoRecord, VideoStatus, stable_id
 from streamo_data.video.backends import (
     DecodeError,
@@ -114,6 +113,13 @@ def find_videos(video_dir: Path) -> list[str]:
 
     walk(root, PurePosixPath())
     return sorted(found)
+
+
+def sampled_frame_count(num_native_frames: int, native_fps: float, fps: float) -> int:
+    """The one sampled-frame counter: frames the reference trainer sees, native frames // whole native
+    frames per sampled frame (its cache keeps every ``int(native_fps / fps)``-th frame)."""
+    step = max(1, int(native_fps / fps)) if fps > 0 else 1
+    return num_native_frames // step
 
 
 def sampled_frame_indices(num_native_frames: int, native_fps: float, fps: float) -> list[int]:
