@@ -11,8 +11,8 @@ import pytest
 from streamo_data.align import place_instant, place_span
 from streamo_data.moments import SAME_MOMENT_IOU, assign_moments, temporal_iou
 from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.release import hash_order, validation_videos
 from streamo_data.schema import Event, QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.split import hash_order, validation_videos
 from streamo_data.tables import iter_rows
 from streamo_data.train.evaluate import fill
 from streamo_data.train.metrics import timing_errors

@@ -48,8 +48,9 @@ from streamo_data.pipelines.runner import Executor, run_stage, worker_node
 from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, run_ingest
 from streamo_data.reasons import reason_key, validation_messages
 from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.release import ShardWriter, publish, validation_videos
+from streamo_data.release import ShardWriter, publish
 from streamo_data.schema import Event, ReleaseManifest, VideoRecord, stable_id
+from streamo_data.split import validation_videos
 from streamo_data.storage import (
     AnyPath,
     StoragePath,
@@ -646,7 +647,7 @@ def _all_video_ids(source_dirs: list[str]) -> list[str]:
 
 def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executor: Executor) -> Plan:
     """Quotas by candidate hash, then the split over the videos that the chosen candidates come from,
-    by the same rule as a work-dir release (:func:`streamo_data.release.validation_videos`): whole
+    by the same rule as a work-dir release (:func:`streamo_data.split.validation_videos`): whole
     videos, each task with samples in both splits where it has two or more videos."""
     video_ids = _all_video_ids(source_dirs)
     step = config.videos_per_batch
