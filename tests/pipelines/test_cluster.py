@@ -23,7 +23,7 @@ from streamo_data.release import read_manifest
 from streamo_data.sample_sources import write_mixture
 from tests.cluster_parts import RayCluster, cluster_env, s3_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "streamo-test"
 
 

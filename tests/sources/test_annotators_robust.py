@@ -27,7 +27,7 @@ from tests.llm_stub import StubServer
 KEY_ENV = "STREAMO_TEST_LLM_KEY"
 KEY = "sk-test-robust-0123456789"
 LOCAL = Executor(kind="local")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

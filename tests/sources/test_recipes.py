@@ -16,7 +16,7 @@ from streamo_data.schema import Event, VideoRecord
 from streamo_data.tables import iter_rows
 from tests.conftest import write_video
 
-FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
 
 
 def events_of(out: Path) -> list[tuple[str, float, float, str, str]]:

@@ -20,7 +20,7 @@ from streamo_data.schema import (
 )
 from streamo_data.schema_export import rendered_schemas
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def good_sample(**overrides: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from streamo_data.release import read_manifest, write_release
 from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
 from streamo_data.tables import from_row, read_table, to_row, write_rows
 from streamo_data.video.probe import video_id_for
-from tests.test_show import assert_bars
+from tests.plots.test_show import assert_bars
 
 
 @pytest.fixture(scope="module")

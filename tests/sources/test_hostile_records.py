@@ -21,7 +21,7 @@ from streamo_data.raw_records import RawInputError, open_raw_records
 from streamo_data.recipes.base import TOO_LONG, WRONG_SHAPE, RawEvent, RecipeReport, each_record
 from streamo_data.schema import EventKind
 
-FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
 NESTED = "[" * 100_000 + "]" * 100_000
 LONG_INT = "9" * 5000
 

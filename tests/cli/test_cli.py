@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from streamo_data.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 STAGES = ("ingest", "annotate", "build", "release", "validate", "stats", "convert", "export", "demo")
 

@@ -25,7 +25,7 @@ from streamo_data.audit import audit_release
 from streamo_data.cli import app
 from tests.conftest import write_video
 
-FIXTURE = Path(__file__).parent / "fixtures" / "audit_release"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "audit_release"
 NO_LOSS = {"answer_overwritten": 0, "past_end": 0, "same_frame_question": 0, "untimed": 0, "other": 0}
 
 

@@ -14,7 +14,7 @@ from streamo_data.pipelines.runner import Executor
 from streamo_data.pipelines.stages import run_annotate_offline, run_build, run_ingest
 from streamo_data.schema import StreamingSample
 from streamo_data.tables import iter_rows
-from tests.test_video import write_truncated_avi
+from tests.video.test_video import write_truncated_avi
 
 LOCAL = Executor(kind="local")
 TASKS = ["temporal_grounding", "dense_captioning"]

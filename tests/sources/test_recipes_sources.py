@@ -16,7 +16,7 @@ from streamo_data.recipes import RECIPES, run_recipe
 from streamo_data.schema import Event, VideoRecord
 from streamo_data.tables import from_row, iter_rows
 
-FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
 
 
 def read_events(out: Path) -> list[Event]:
