@@ -113,7 +113,7 @@ def test_a_missing_bucket_is_an_error_and_never_created(bucket: str, tmp_path: P
 
 def test_a_re_release_failing_midway_on_the_store_leaves_the_earlier_release(
         bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The object-store twin of tests/test_release_safety.py: the new shards are uploaded beside the old ones,
+    """The object-store twin of tests/release/test_release_safety.py: the new shards are uploaded beside the old ones,
     and a run that dies before its manifest leaves the earlier release valid."""
     import streamo_data.release as release_module
     from streamo_data.release import read_manifest, write_release
