@@ -26,7 +26,7 @@ from streamo_data.manifest import read_manifest
 from streamo_data.pipelines.stages import REJECTS, SAMPLES
 from streamo_data.raw_records import open_raw_records
 from streamo_data.reasons import validation_messages
-from streamo_data.reference_convert import outside_root, raw_to_stream
+from streamo_data.reference_convert import outside_root
 from streamo_data.reference_format import (
     REFERENCE_SYSTEM_PROMPT,
     iter_record_text,
@@ -37,9 +37,9 @@ from streamo_data.reference_format import (
 from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
 from streamo_data.storage import AnyPath
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows
-from streamo_data.video.probe import opencv_metadata, sampled_frame_count, video_id_for
+from streamo_data.video.probe import SampledFrames, count_sampled_frames, video_id_for
 
-__all__ = ["ConvertSummary", "export_stream_format", "raw_to_samples", "raw_to_stream"]
+__all__ = ["ConvertSummary", "export_stream_format", "raw_to_samples"]
 
 
 @dataclass
@@ -49,26 +49,18 @@ class ConvertSummary:
     rejected: Counter[str] = field(default_factory=Counter)
 
 
-@dataclass(frozen=True)
-class VideoFrames:
-    num_frames: int
-    duration_s: float
-
-
 def _video_path(record: dict[str, Any]) -> str:
     """The record's video as the reference finds it (``video_path``, else the first of ``videos``)."""
     return str(reference_video_path(record) or "")
 
 
 @functools.lru_cache(maxsize=65536)
-def _frames_of(full_path: str, fps: float) -> VideoFrames:
-    num_native, native_fps, _, _ = opencv_metadata(full_path)
-    if num_native <= 0 or native_fps <= 0:
-        raise ValueError(f"no frames in video {full_path}")
-    return VideoFrames(sampled_frame_count(num_native, native_fps, fps), num_native / native_fps)
+def _frames_of(full_path: str, fps: float) -> SampledFrames | str:
+    """Cached: a video is annotated by many records, and its frame count does not change in a run."""
+    return count_sampled_frames(full_path, fps)
 
 
-def _locate(record: dict[str, Any], video_root: str | None, fps: float) -> tuple[str, str, VideoFrames]:
+def _locate(record: dict[str, Any], video_root: str | None, fps: float) -> tuple[str, str, SampledFrames]:
     """(path as written in the record, full path, frame count); raises ValueError with the reason."""
     relative = _video_path(record)
     full = os.path.join(video_root, relative) if video_root and relative else relative
@@ -76,10 +68,10 @@ def _locate(record: dict[str, Any], video_root: str | None, fps: float) -> tuple
         raise ValueError(f"video_path {relative!r} is outside --video-root {video_root}")
     if not relative or not os.path.exists(full):
         raise ValueError(f"video not found: {full or '(no video_path)'}")
-    try:
-        return relative, full, _frames_of(full, fps)
-    except Exception as error:
-        raise ValueError(f"cannot read video {full}: {error}") from error
+    frames = _frames_of(full, fps)
+    if isinstance(frames, str):
+        raise ValueError(frames)
+    return relative, full, frames
 
 
 def _name(record: Any, index: int) -> str:
@@ -95,7 +87,7 @@ class ParsedRecord:
     record: dict[str, Any]
     relative_path: str
     full_path: str
-    frames: VideoFrames
+    frames: SampledFrames
     questions: list[QuestionTurn]
     responses: list[ResponseTurn]
 

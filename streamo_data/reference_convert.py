@@ -46,7 +46,7 @@ from streamo_data.reference_format import (
     reference_record,
     reference_video_path,
 )
-from streamo_data.video.probe import opencv_metadata, sampled_frame_count
+from streamo_data.video.probe import count_sampled_frames
 
 ABORTS = "the reference converter aborts its whole run on it"
 
@@ -85,16 +85,8 @@ def outside_root(video_root: str, video_path: str) -> bool:
 def reference_frame_count(full_path: str, fps: float) -> int | str:
     """Sampled frames of a video as the reference counts them, or why the reference drops its records;
     cached, because a video is annotated by many records and its frame count does not change in a run."""
-    if not os.path.exists(full_path):
-        return f"video not found: {full_path}"
-    try:
-        num_native, native_fps, _, _ = opencv_metadata(full_path)
-        frames = sampled_frame_count(num_native, native_fps, fps)
-    except Exception as error:  # noqa: BLE001 - the reference drops the record on any error, so do we
-        return f"cannot read video {full_path}: {error}"
-    if frames <= 0:
-        return f"no frames in video {full_path} ({num_native} native frames at {native_fps:g} fps)"
-    return frames
+    counted = count_sampled_frames(full_path, fps)  # the reference drops the record on any error, so do we
+    return counted if isinstance(counted, str) else counted.num_frames
 
 
 def convert_record(index: int, record: Any, options: StreamOptions) -> tuple[bytes | None, list[str]]:

@@ -81,7 +81,7 @@ def ingest(
 
 
 # The registry's names, spelt here so that `streamo --help` does not import every recipe; a test keeps the
-# two the same (tests/test_cli.py).
+# two the same (tests/cli/test_cli.py).
 RECIPE_NAMES = ("activitynet_captions", "charades_sta", "coin", "didemo", "et_instruct", "generic", "hacs",
                 "llava_video", "queryd", "qvhighlights", "streamo_release", "tacos", "youcook2")
 
@@ -174,8 +174,8 @@ def build(
         for column in ("task", "target", "candidates", "built"):
             table.add_column(column, justify="left" if column == "task" else "right")
         built: dict[str, int] = {}
-        for key, count in result.made.items():
-            built[key.split("|")[0]] = built.get(key.split("|")[0], 0) + count
+        for (task, _source), count in result.made.items():
+            built[task] = built.get(task, 0) + count
         for task, target in mixture.targets.items():
             table.add_row(task, str(target), str(result.candidates.get(task, 0)), str(built.get(task, 0)))
         console.print(table)

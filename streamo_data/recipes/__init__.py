@@ -15,7 +15,7 @@ from streamo_data.recipes.streamo_release import StreamoRelease
 from streamo_data.recipes.tacos import TACoS
 from streamo_data.recipes.youcook2 import YouCook2
 
-RECIPES: dict[str, type] = {
+RECIPES: dict[str, type[Recipe]] = {
     recipe.name: recipe
     for recipe in (ActivityNetCaptions, CharadesSTA, QVHighlights, YouCook2, COIN, DiDeMo, ETInstruct, GenericEvents,
                    HACSSegments, TACoS, QuerYD, LLaVAVideoQA, StreamoRelease)

@@ -17,7 +17,7 @@ from streamo_data.tasks.span_captioning import ActionCaptioning, DenseCaptioning
 from streamo_data.tasks.temporal_grounding import TemporalGrounding
 from streamo_data.tasks.time_sensitive_qa import TimeSensitiveQA
 
-BUILDERS: dict[str, type] = {
+BUILDERS: dict[str, type[TaskBuilder]] = {
     builder.name: builder
     for builder in (Narration, DenseCaptioning, ActionCaptioning, TemporalGrounding, TimeSensitiveQA, OfflineQA)
 }

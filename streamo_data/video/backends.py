@@ -283,7 +283,7 @@ def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-_BACKENDS: dict[str, type] = {"decord": DecordBackend, "pyav": PyAVBackend}
+_BACKENDS: dict[str, type[FrameBackend]] = {"decord": DecordBackend, "pyav": PyAVBackend}
 
 
 def available_backends(preferred: str = "decord", single_threaded: bool = False) -> list[FrameBackend]:

@@ -163,6 +163,30 @@ def opencv_metadata(path: str) -> tuple[int, float, int, int]:
         capture.release()
 
 
+@dataclass(frozen=True)
+class SampledFrames:
+    """A video's frame grid as the reference counts it: sampled frames, and the native length."""
+
+    num_frames: int
+    duration_s: float
+
+
+def count_sampled_frames(full_path: str, fps: float) -> SampledFrames | str:
+    """The frames of a video file on the reference's grid (OpenCV's count, :func:`sampled_frame_count`),
+    or why it has none: the one place both converters (ours and the reference's) ask, so one short or
+    broken video has one reason whichever path reads it."""
+    if not os.path.exists(full_path):
+        return f"video not found: {full_path}"
+    try:
+        num_native, native_fps, _, _ = opencv_metadata(full_path)
+        frames = sampled_frame_count(num_native, native_fps, fps) if native_fps > 0 else 0
+    except Exception as error:  # noqa: BLE001 - any failure to read is the video's reason, said as such
+        return f"cannot read video {full_path}: {error}"
+    if frames <= 0:
+        return f"no frames in video {full_path} ({num_native} native frames at {native_fps:g} fps)"
+    return SampledFrames(frames, num_native / native_fps)
+
+
 def _stat_failure(full_path: str, error: OSError) -> str:
     """Why a listed file cannot be read, naming a broken link as such (it points somewhere)."""
     if os.path.islink(full_path):

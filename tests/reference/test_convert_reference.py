@@ -319,3 +319,18 @@ def test_a_video_shorter_than_one_sampled_frame_is_dropped_as_the_reference_drop
     assert result.exit_code == 0
     assert (tmp_path / "out.json").read_text() == "[]"
     assert "record 0 (reversed_span): no frames in video" in " ".join(result.output.split())
+
+
+def test_a_video_too_short_for_one_sampled_frame_has_one_reason_in_both_converters(tmp_path: Path) -> None:
+    """Ours and the reference's converter count frames in one place, so they give a too-short video the
+    same reason (ours rejected it with another, or let a zero-frame grid through)."""
+    from streamo_data.convert import raw_to_samples
+
+    write_video(tmp_path / "videos" / "short.mp4", 3, 30.0)  # 3 native frames at 30 fps: none at 1 fps
+    record = {"video_name": "short", "video_path": "short.mp4", "task_type": "qa", "source": "X",
+              "question": [{"content": "What?", "time": "0"}], "response": [{"content": "A dog.", "time": "1"}]}
+    (tmp_path / "raw.json").write_text(json.dumps([record]))
+    reason = reference_frame_count(str(tmp_path / "videos" / "short.mp4"), 1.0)
+    assert isinstance(reason, str) and reason.startswith("no frames in video")
+    summary = raw_to_samples(tmp_path / "raw.json", str(tmp_path / "videos"), tmp_path / "work")
+    assert summary.written == 0 and list(summary.rejected) == [reason]

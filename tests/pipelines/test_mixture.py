@@ -24,8 +24,8 @@ from streamo_data.stats import release_stats
 from streamo_data.tables import iter_rows
 from streamo_data.validate import validate_release
 
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = Path(__file__).parent / "fixtures" / "mixture_small.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "mixture_small.yaml"
 LOCAL = Executor(kind="local")
 
 

@@ -27,7 +27,7 @@ from streamo_data.tables import iter_rows
 from tests.conftest import write_video
 from tests.llm_stub import StubServer
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CONFIG = FIXTURES / "mixture_llm.yaml"
 LOCAL = Executor(kind="local")
 # clips: 3 videos x (narration + qa); captions: 2 videos x 2 recipe spans
@@ -211,7 +211,7 @@ def test_a_source_name_selects_its_recipe_and_source_colon_annotator_one_annotat
     assert not selected_by("koalas", {"koala"}) and not selected_by("llm:caption", {"koala"})
 
 
-PAPER = Path(__file__).resolve().parents[1] / "pipelines" / "streamo_instruct.yaml"
+PAPER = Path(__file__).resolve().parents[2] / "pipelines" / "streamo_instruct.yaml"
 
 
 def test_the_paper_config_has_its_task_shares_and_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from tests.llm_stub import StubServer
 
 KEY_ENV = "STREAMO_TEST_SECRET_KEY"
 KEY = "sk-secret-echoed-0123456789"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
