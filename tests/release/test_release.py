@@ -6,26 +6,16 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
 from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES, run_annotate_offline, run_build, run_ingest
+from streamo_data.pipelines.stages import SAMPLES
 from streamo_data.release import read_manifest, validation_videos, write_release
 from streamo_data.tables import to_table
 from streamo_data.validate import validate_release
 
 LOCAL = Executor(kind="local")
-
-
-@pytest.fixture(scope="module")
-def work_dir(sample_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("work")
-    run_ingest(sample_videos, work, 1.0, LOCAL)
-    run_annotate_offline(work, LOCAL)
-    run_build(work, ["temporal_grounding", "dense_captioning"], 0, LOCAL)
-    return work
 
 
 def test_layout_shards_and_checksums(work_dir: Path, tmp_path: Path) -> None:

@@ -16,20 +16,11 @@ import streamo_data.release as release_module
 from streamo_data.cli import app
 from streamo_data.errors import UserError
 from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES, run_annotate_offline, run_build, run_ingest
+from streamo_data.pipelines.stages import SAMPLES
 from streamo_data.release import PENDING, read_manifest, write_release
 from streamo_data.validate import validate_release
 
 LOCAL = Executor(kind="local")
-
-
-@pytest.fixture(scope="module")
-def work_dir(sample_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("work")
-    run_ingest(sample_videos, work, 1.0, LOCAL)
-    run_annotate_offline(work, LOCAL)
-    run_build(work, ["temporal_grounding", "dense_captioning"], 0, LOCAL)
-    return work
 
 
 @pytest.fixture()
