@@ -34,8 +34,8 @@ from streamo_data.errors import UserError
 from streamo_data.fidelity import RELEASE_FOLDERS, STATES, fidelity, length_histogram, ratio_text
 from streamo_data.raw_records import RawInputError, open_raw_records
 from streamo_data.reference_convert import record_name, reference_frame_count
-from streamo_data.reference_format import (
-    STATE_TOKENS,
+from streamo_data.reference_format import STATE_TOKENS
+from streamo_data.reference_rules import (
     ReferenceAbort,
     reference_frames,
     reference_time,

@@ -30,10 +30,10 @@ from streamo_data.reference_convert import outside_root
 from streamo_data.reference_format import (
     REFERENCE_SYSTEM_PROMPT,
     iter_record_text,
-    reference_video_path,
     render_sample,
     turns_from_raw,
 )
+from streamo_data.reference_rules import reference_video_path
 from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
 from streamo_data.storage import AnyPath
 from streamo_data.tables import from_row, iter_rows, to_row, write_rows

@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from streamo_data.io import atomic_path
 from streamo_data.raw_records import open_raw_records
-from streamo_data.reference_format import (
+from streamo_data.reference_rules import (
     ReferenceAbort,
     encode_reference_record,
     reference_record,

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("formats", ("reference_format", "raw_records")),
     ("sources", ("recipes", "annotators", "sample_data", "sample_sources")),
     ("corpus", ("tasks", "split", "fidelity")),
-    ("reference", ("reference_convert", "audit")),
+    ("reference", ("reference_rules", "reference_convert", "audit")),
     ("stages", ("pipelines.stages", "pipelines.annotate")),
     ("plots", ("plots",)),
     ("release", ("release", "card", "stats", "validate")),
