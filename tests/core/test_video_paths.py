@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from streamo_data.cli import app
 from streamo_data.io import sha256_of
 from streamo_data.recipes import RECIPES
-from streamo_data.recipes.base import run_recipe
+from streamo_data.recipes.run import run_recipe
 from streamo_data.schema import StreamingSample, VideoRecord, leaves_root
 from streamo_data.tables import SAMPLE_FEATURES
 from tests.conftest import write_video

@@ -18,7 +18,8 @@ from streamo_data.audit import LATE_TIME, audit_release
 from streamo_data.cli import app
 from streamo_data.errors import UserError
 from streamo_data.raw_records import RawInputError, open_raw_records
-from streamo_data.recipes.base import TOO_LONG, WRONG_SHAPE, RawEvent, RecipeReport, each_record
+from streamo_data.recipes.base import WRONG_SHAPE, RawEvent, RecipeReport, each_record
+from streamo_data.recipes.run import TOO_LONG
 from streamo_data.schema import EventKind
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
