@@ -54,6 +54,19 @@ def sample_copy(sample_videos: Path, tmp_path: Path) -> Path:
     return target
 
 
+def built_work_dir(videos: Path, work: Path, tasks: list[str]) -> Path:
+    """``videos`` ingested at 1 fps, offline-annotated and built for ``tasks`` into ``work``: the work dir
+    that release, export and bad-input tests start from."""
+    from streamo_data.pipelines.runner import Executor
+    from streamo_data.pipelines.stages import run_annotate_offline, run_build, run_ingest
+
+    local = Executor(kind="local")
+    run_ingest(videos, work, 1.0, local)
+    run_annotate_offline(work, local)
+    run_build(work, tasks, 0, local)
+    return work
+
+
 def annotated_work_dir(root: Path, seed: int) -> Path:
     """Two 20 s synthetic videos with their truth events, ingested and offline-annotated, under ``root``:
     the starting point of the annotator tests."""

@@ -10,11 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES, run_annotate_offline, run_build, run_ingest
+from streamo_data.pipelines.stages import SAMPLES
 from streamo_data.release import read_manifest, write_release
 from streamo_data.validate import validate_release
-from tests.conftest import write_video
+from tests.conftest import built_work_dir, write_video
 
 RAW = [{"video_name": "a", "video_path": "a.mp4", "task_type": "qa", "source": "X",
         "question": [{"content": "What?", "time": "0"}], "response": [{"content": "A dog.", "time": "3"}]}]
@@ -22,11 +21,7 @@ RAW = [{"video_name": "a", "video_path": "a.mp4", "task_type": "qa", "source": "
 
 @pytest.fixture(scope="module")
 def release(sample_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("work")
-    local = Executor(kind="local")
-    run_ingest(sample_videos, work, 1.0, local)
-    run_annotate_offline(work, local)
-    run_build(work, ["temporal_grounding"], 0, local)
+    work = built_work_dir(sample_videos, tmp_path_factory.mktemp("work"), ["temporal_grounding"])
     out = work.parent / f"{work.name}-release"
     write_release(work / SAMPLES, out)
     return out

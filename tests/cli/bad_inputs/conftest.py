@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.pipelines.stages import SAMPLES, run_annotate_offline, run_build, run_ingest
+from streamo_data.pipelines.stages import SAMPLES
 from streamo_data.release import write_release
-from tests.cli.bad_inputs.parts import LOCAL
+from tests.conftest import built_work_dir
 
 
 @pytest.fixture(scope="package")
 def work_dir(sample_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("bad_inputs_work")
-    run_ingest(sample_videos, work, 1.0, LOCAL)
-    run_annotate_offline(work, LOCAL)
-    run_build(work, ["temporal_grounding", "dense_captioning"], 0, LOCAL)
-    return work
+    return built_work_dir(sample_videos, tmp_path_factory.mktemp("bad_inputs_work"),
+                          ["temporal_grounding", "dense_captioning"])
 
 
 @pytest.fixture(scope="package")
