@@ -37,6 +37,7 @@ from streamo_data.io import sha256_of, write_text_atomic
 from streamo_data.manifest import MANIFEST, PENDING, pending_shards, read_manifest
 from streamo_data.schema import ReleaseManifest, ShardInfo
 from streamo_data.split import validation_videos
+from streamo_data.stats import manifest_stats
 from streamo_data.storage import AnyPath, is_remote, make_dirs, put, relative_name
 from streamo_data.tables import SAMPLE_FEATURES, parquet_file, read_table
 
@@ -121,8 +122,7 @@ def remove_unlisted_shards(out_dir: AnyPath, manifest: ReleaseManifest) -> None:
     for stale in (out_dir / "data").rglob("*.parquet") if (out_dir / "data").exists() else []:
         if relative_name(stale, out_dir) not in keep:
             stale.unlink()
-    if (out_dir / PENDING).exists():
-        (out_dir / PENDING).unlink()
+    remove_pending(out_dir)  # its shards are the manifest's now: only the list goes
 
 
 # What a release folder holds, finished or interrupted; anything else means the folder is someone's own.
@@ -143,8 +143,6 @@ def check_release_target(out_dir: AnyPath) -> None:
 def publish(out_dir: AnyPath, manifest: ReleaseManifest) -> None:
     """The card and the manifest, written last: a release without them is visibly unfinished. The card
     states the release's composition beside the paper's, read back from the shards just written."""
-    from streamo_data.stats import manifest_stats  # stats reads releases through this module
-
     stats = manifest_stats(out_dir, manifest)
     plots = card_plots(out_dir, manifest, stats)
     write_text_atomic(out_dir / "README.md", dataset_card(manifest, stats, plots))
