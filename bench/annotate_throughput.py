@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from streamo_data.annotators.cache import RequestCache
-from streamo_data.annotators.client import ClientSettings, LLMClient, request_body
-from streamo_data.annotators.frames import encode_jpeg
-from streamo_data.annotators.replies import response_format
+from streamo_data.sources.annotators.cache import RequestCache
+from streamo_data.sources.annotators.client import ClientSettings, LLMClient, request_body
+from streamo_data.sources.annotators.frames import encode_jpeg
+from streamo_data.sources.annotators.replies import response_format
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from streamo_data.sample_sources import write_mixture
+from streamo_data.sources.sample_sources import write_mixture
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "_work" / "scale"

@@ -31,7 +31,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streamo_data.sample_sources import write_mixture  # noqa: E402
+from streamo_data.sources.sample_sources import write_mixture  # noqa: E402
 from tests.cluster_parts import RayCluster, s3_server  # noqa: E402
 
 WORK = Path(__file__).parent / "_work" / "cluster"

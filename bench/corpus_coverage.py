@@ -30,13 +30,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from streamo_data.align import State, answer_frame, frame_of, place_span
-from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.sample_sources import sentence
-from streamo_data.schema import Event, StreamingSample, VideoRecord
-from streamo_data.tables import from_row, iter_rows
-from streamo_data.tasks import BUILDERS, build_all
-from streamo_data.text_keys import normalized
+from streamo_data.core.align import State, answer_frame, frame_of, place_span
+from streamo_data.core.schema import Event, StreamingSample, VideoRecord
+from streamo_data.core.text_keys import normalized
+from streamo_data.corpus.tasks import BUILDERS, build_all
+from streamo_data.sources.recipes import RECIPES, run_recipe
+from streamo_data.sources.sample_sources import sentence
+from streamo_data.store.tables import from_row, iter_rows
 
 WORK = Path(__file__).parent / "_work" / "coverage"
 RESULTS = Path(__file__).parent / "results"

@@ -4,7 +4,7 @@ what the LLM stages give, and a release that mixes both, each beside the paper's
 Usage: python bench/fidelity_public.py [--fraction 0.1] [--mixed-fraction 0.01] [--num-cpus 2]
 (run bench/mixture_llm.py first for the LLM parts; without it only the public build is measured)
 
-1. public: synthetic files in the sources' published formats (streamo_data/sample_sources.write_mixture) with
+1. public: synthetic files in the sources' published formats (streamo_data/sources/sample_sources.write_mixture) with
    the quotas of pipelines/public_annotations.yaml scaled by ``--fraction``, built with `streamo build
    --config`.
 2. llm: the release of bench/mixture_llm.py's first build (four LLM pipelines over synthetic videos; the stub
@@ -33,8 +33,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from mixture_llm import LLM_TASKS, Stub, run_build  # noqa: E402
 
-from streamo_data.fidelity import PAPER_STATE_RATIO, PAPER_TASK_SHARES, STATES  # noqa: E402
-from streamo_data.sample_sources import write_mixture  # noqa: E402
+from streamo_data.corpus.fidelity import PAPER_STATE_RATIO, PAPER_TASK_SHARES, STATES  # noqa: E402
+from streamo_data.sources.sample_sources import write_mixture  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "_work" / "fidelity"

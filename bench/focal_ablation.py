@@ -21,11 +21,14 @@ import statistics
 import time
 from pathlib import Path
 
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES, run_annotate_offline, run_build, run_ingest
-from streamo_data.release import write_release
-from streamo_data.sample_data import make_synthetic_video, write_truth
-from streamo_data.stats import release_stats
+from streamo_data.release.stats import release_stats
+from streamo_data.release.write import write_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.sample_data import make_synthetic_video, write_truth
+from streamo_data.stages.annotate_offline import run_annotate_offline
+from streamo_data.stages.build import run_build
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.workdir import SAMPLES
 
 WORK = Path(__file__).parent / "_work" / "ablation"
 RESULTS = Path(__file__).parent / "results"

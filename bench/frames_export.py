@@ -39,12 +39,12 @@ import av
 import cv2
 import numpy as np
 
-from streamo_data.frames.export import FramesRequest, export_frames
-from streamo_data.pipelines.runner import Executor, ensure_ray
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import write_release
-from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.tables import to_row, write_rows
+from streamo_data.core.schema import QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.exports.frames.export import FramesRequest, export_frames
+from streamo_data.release.write import write_release
+from streamo_data.runtime.runner import Executor, ensure_ray
+from streamo_data.store.tables import to_row, write_rows
+from streamo_data.store.workdir import SAMPLES
 from streamo_data.video.probe import video_id_for
 
 WORK = Path(__file__).parent / "_work" / "frames"

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "_work" / "mixture_llm"
 RESULTS = Path(__file__).parent / "results"
 
-# Each reply schema is one stage of one annotator (see streamo_data/annotators/staged.py).
+# Each reply schema is one stage of one annotator (see streamo_data/sources/annotators/staged.py).
 STAGES: dict[str, str] = {
     "narration_window_reply": "narration", "narration_rewrite_reply": "narration",
     "caption_segment_reply": "event_caption", "caption_ground_reply": "event_caption",
@@ -133,7 +133,7 @@ class Stub:
 # ---- videos and config ---------------------------------------------------------------------------------
 def make_videos(folder: Path, count: int) -> Path:
     """``count`` short synthetic videos, made once and reused (a partial folder is completed)."""
-    from streamo_data.sample_data import make_synthetic_video
+    from streamo_data.sources.sample_data import make_synthetic_video
 
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):

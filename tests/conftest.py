@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamo_data.sample_data import make_sample_videos
+from streamo_data.sources.sample_data import make_sample_videos
 
 if TYPE_CHECKING:
     from tests.llm_stub import StubServer
@@ -57,8 +57,10 @@ def sample_copy(sample_videos: Path, tmp_path: Path) -> Path:
 def built_work_dir(videos: Path, work: Path, tasks: list[str]) -> Path:
     """``videos`` ingested at 1 fps, offline-annotated and built for ``tasks`` into ``work``: the work dir
     that release, export and bad-input tests start from."""
-    from streamo_data.pipelines.runner import Executor
-    from streamo_data.pipelines.stages import run_annotate_offline, run_build, run_ingest
+    from streamo_data.runtime.runner import Executor
+    from streamo_data.stages.annotate_offline import run_annotate_offline
+    from streamo_data.stages.build import run_build
+    from streamo_data.stages.ingest import run_ingest
 
     local = Executor(kind="local")
     run_ingest(videos, work, 1.0, local)
@@ -70,9 +72,10 @@ def built_work_dir(videos: Path, work: Path, tasks: list[str]) -> Path:
 def annotated_work_dir(root: Path, seed: int) -> Path:
     """Two 20 s synthetic videos with their truth events, ingested and offline-annotated, under ``root``:
     the starting point of the annotator tests."""
-    from streamo_data.pipelines.runner import Executor
-    from streamo_data.pipelines.stages import run_annotate_offline, run_ingest
-    from streamo_data.sample_data import make_synthetic_video, write_truth
+    from streamo_data.runtime.runner import Executor
+    from streamo_data.sources.sample_data import make_synthetic_video, write_truth
+    from streamo_data.stages.annotate_offline import run_annotate_offline
+    from streamo_data.stages.ingest import run_ingest
 
     videos = root / "videos"
     videos.mkdir()

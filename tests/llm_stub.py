@@ -8,7 +8,7 @@ next requests in arrival order: 429 with Retry-After, 500, a reply slower than t
 malformed JSON, timestamps outside the video, an empty answer. A fault given a ``schema`` waits for
 a request of that reply schema (one stage of a multi-stage pipeline), whatever arrives before it.
 
-The multi-stage pipelines' stages (streamo_data/annotators/staged.py) are answered by contract too:
+The multi-stage pipelines' stages (streamo_data/sources/annotators/staged.py) are answered by contract too:
 window notes that repeat within each 5 s of video (so the rewrite has repeats to remove), a rewrite
 that keeps each distinct note once, captions that name their segment and are grounded back to it,
 queries that rephrase their caption, and a question with three timed, changing answers. Their own

@@ -1,6 +1,7 @@
 """The import contract: the package is layered, data flows down, and nothing imports in a circle.
 
-Every module belongs to one layer (the most specific prefix in LAYERS). An import, at the top of a module
+Each folder of the package is a layer, and every module belongs to the layer of its top folder (LAYERS,
+bottom to top; the package's own ``__init__`` holds the version and sits in core). An import, at the top of a module
 or deferred inside a function (a deferred import is still a dependency, only hidden), may only name a
 module of its own layer or of one below it, and the graph of imports between our modules has no cycle.
 A new module joins a layer here before it lands; the README's layout section tells the same story.
@@ -16,25 +17,20 @@ ROOT = Path(__file__).resolve().parents[1] / "streamo_data"
 
 # Bottom to top. Siblings in one layer may import each other (never in a circle).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("streamo_data", "errors", "schema", "align", "reasons", "moments", "text_keys")),
-    ("store", ("storage", "io", "tables", "outputs", "workdir", "manifest", "schema_export")),
-    ("video | runtime", ("video", "frames.timing", "frames.thumbnails", "pipelines.runner", "pipelines.local_ray")),
-    ("formats", ("reference_format", "raw_records")),
-    ("sources", ("recipes", "annotators", "sample_data", "sample_sources")),
-    ("corpus", ("tasks", "split", "fidelity")),
-    ("reference", ("reference_rules", "reference_convert", "audit")),
-    ("stages", ("pipelines.stages", "pipelines.annotate")),
+    ("core", ("core",)),
+    ("store", ("store",)),
+    ("video | runtime", ("video", "runtime")),
+    ("formats", ("formats",)),
+    ("sources", ("sources",)),
+    ("corpus", ("corpus",)),
+    ("reference", ("reference",)),
+    ("stages", ("stages",)),
     ("plots", ("plots",)),
-    ("release", ("release", "card", "stats", "validate")),
-    ("pipelines", ("pipelines.mixture", "pipelines.demo")),
-    ("exports | train", ("convert", "export_raw", "frames", "train")),
+    ("release", ("release",)),
+    ("pipelines", ("pipelines",)),
+    ("exports | train", ("exports", "train")),
     ("cli", ("cli",)),
 ]
-
-
-# Folders whose modules sit in different layers: their __init__ holds no code and imports nothing, so
-# importing any of their modules loads nothing else (a test holds them to it).
-MIXED_PACKAGES = ("streamo_data.pipelines", "streamo_data.frames")
 
 
 def module_name(path: Path) -> str:
@@ -46,17 +42,15 @@ MODULES = {module_name(path): path for path in ROOT.rglob("*.py")}
 
 
 def layer_of(module: str) -> int:
-    """The index in LAYERS of the most specific prefix naming ``module``."""
-    if module in MIXED_PACKAGES:
+    """The index in LAYERS of the layer whose folder holds ``module``."""
+    if module == "streamo_data":
         return 0
-    best, length = -1, -1
-    short = module.removeprefix("streamo_data.") if module != "streamo_data" else module
-    for index, (_, prefixes) in enumerate(LAYERS):
-        for prefix in prefixes:
-            if (short == prefix or short.startswith(prefix + ".")) and len(prefix) > length:
-                best, length = index, len(prefix)
-    assert best >= 0, f"{module} belongs to no layer: add it to LAYERS in {Path(__file__).name}"
-    return best
+    folder = module.split(".")[1]
+    for index, (_, folders) in enumerate(LAYERS):
+        if folder in folders:
+            return index
+    raise AssertionError(f"{module} is in no layer's folder: move it into one, or add its folder to LAYERS in "
+                         f"{Path(__file__).name} (and to the README's layout table)")
 
 
 def imports_of(module: str) -> Iterator[tuple[str, int]]:
@@ -81,9 +75,16 @@ def test_every_module_has_a_layer() -> None:
         layer_of(module)
 
 
-def test_mixed_packages_import_nothing() -> None:
-    for package in MIXED_PACKAGES:
-        assert GRAPH[package] == [], package
+def test_every_module_is_in_a_layer_folder() -> None:
+    loose = sorted(module for module in MODULES if module.count(".") == 1 and MODULES[module].name != "__init__.py")
+    assert not loose, f"modules outside every layer folder: {loose}"
+
+
+def test_a_layer_package_imports_nothing() -> None:
+    """Importing one module of a layer loads that module and what it imports, not the whole layer."""
+    heavy = [folder for _, folders in LAYERS for folder in folders
+             if folder != "cli" and GRAPH.get(f"streamo_data.{folder}")]
+    assert not heavy, f"layer packages whose __init__ imports our modules: {heavy}"
 
 
 def test_imports_only_go_down() -> None:
@@ -121,9 +122,9 @@ def test_no_import_cycle() -> None:
 
 def test_the_contract_sees_a_violation() -> None:
     """The checks are not vacuous: an upward edge and a cycle are found when planted."""
-    assert layer_of("streamo_data.cli.common") > layer_of("streamo_data.schema")
-    GRAPH["streamo_data.errors"].append("streamo_data.cli.common")
+    assert layer_of("streamo_data.cli.common") > layer_of("streamo_data.core.schema")
+    GRAPH["streamo_data.core.errors"].append("streamo_data.cli.common")
     try:
         assert find_cycle() is not None
     finally:
-        GRAPH["streamo_data.errors"].remove("streamo_data.cli.common")
+        GRAPH["streamo_data.core.errors"].remove("streamo_data.cli.common")

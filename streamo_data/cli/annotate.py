@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, console, err, make_executor, print_summary
-from streamo_data.errors import UserError
+from streamo_data.core.errors import UserError
 
 if TYPE_CHECKING:  # imported by the commands that run them: `streamo --help` stays fast
-    from streamo_data.annotators.client import ClientSettings
-    from streamo_data.pipelines.annotate import AnnotateOptions
+    from streamo_data.sources.annotators.client import ClientSettings
+    from streamo_data.stages.annotate_llm import AnnotateOptions
 
 # The option that sets each checked field, so a bad value is reported as the flag the user typed.
 OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api-key-env", "timeout_s": "--timeout",
@@ -48,7 +48,7 @@ def annotate_offline(
     num_cpus: CpusOpt = None,
 ) -> None:
     """Deterministic events with no network: generator truth, or OpenCV motion measurements."""
-    from streamo_data.pipelines.stages import run_annotate_offline
+    from streamo_data.stages.annotate_offline import run_annotate_offline
 
     summary = run_annotate_offline(work_dir, make_executor(executor, address, num_cpus), backend, force)
     print_summary(f"annotate offline -> {work_dir / 'events.parquet'}", summary)
@@ -61,9 +61,9 @@ def _options(kind: str, model: str, base_url: str | None, api_key_env: str, conc
     shown with any credentials masked)."""
     from pydantic import ValidationError
 
-    from streamo_data.annotators.client import ClientSettings
-    from streamo_data.pipelines.annotate import AnnotateOptions
-    from streamo_data.storage import redacted
+    from streamo_data.sources.annotators.client import ClientSettings
+    from streamo_data.stages.annotate_llm import AnnotateOptions
+    from streamo_data.store.storage import redacted
 
     try:
         settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
@@ -85,7 +85,7 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
                   rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
                   price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
                   executor: str, address: str | None, num_cpus: int | None, **staged: Any) -> None:
-    from streamo_data.pipelines.annotate import estimate, run_batch_pass, run_llm_annotation
+    from streamo_data.stages.annotate_llm import estimate, run_batch_pass, run_llm_annotation
 
     settings, options = _options(kind, model, base_url, api_key_env, concurrency, rpm, tpm, timeout, max_attempts,
                                  price_in, price_out, window, prompts, actors, staged)

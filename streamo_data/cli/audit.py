@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from streamo_data.cli.common import FpsOpt, ReplaceOpt, console, err, positive
-from streamo_data.outputs import check_output_file
+from streamo_data.store.outputs import check_output_file
 
 app = typer.Typer()
 
@@ -22,8 +22,8 @@ LOSS_COLUMNS = (("answer_overwritten", "answer lost"), ("past_end", "past end"),
 
 
 def fidelity_table(report: dict[str, Any], title: str) -> Table:
-    """Our figures beside the paper's (rows from :func:`streamo_data.fidelity.fidelity_rows`)."""
-    from streamo_data.fidelity import fidelity_rows
+    """Our figures beside the paper's (rows from :func:`streamo_data.corpus.fidelity.fidelity_rows`)."""
+    from streamo_data.corpus.fidelity import fidelity_rows
 
     table = Table(title=title)
     for column in ("figure", "of", "ours", "paper", "difference"):
@@ -72,8 +72,8 @@ def audit(
 ) -> None:
     """Per task folder and source: records, records the reference converter would silently lose parts of,
     malformed records with reasons, and the fidelity figures beside the paper's."""
-    from streamo_data.audit import audit_release
-    from streamo_data.io import write_text_atomic
+    from streamo_data.reference.audit import audit_release
+    from streamo_data.store.io import write_text_atomic
 
     positive("--fps", fps)
     if json_out is not None:

@@ -15,12 +15,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streamo_data.errors import UserError
-from streamo_data.pipelines.runner import Executor
+from streamo_data.core.errors import UserError
+from streamo_data.runtime.runner import Executor
 
 if TYPE_CHECKING:  # the stages pull in datasets and pyarrow: imported by the commands that run them
-    from streamo_data.pipelines.stages import StageSummary
-    from streamo_data.storage import AnyPath
+    from streamo_data.stages.summary import StageSummary
+    from streamo_data.store.storage import AnyPath
 
 # Logs (CI, `make`, redirected output) get a width that fits the tables; a terminal keeps its own.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -52,7 +52,7 @@ def _reporting_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except UserError as error:
             fail(str(error))
         except Exception as error:
-            from streamo_data.storage import storage_failure
+            from streamo_data.store.storage import storage_failure
 
             failure = storage_failure(error)
             if failure is not None:
@@ -83,7 +83,7 @@ def report_user_errors(app: typer.Typer) -> None:
 def storage_path(text: str, what: str, must_exist: bool = False, folder: bool = False) -> AnyPath:
     """A command-line path on any filesystem (``s3://...`` or local), refused with one line when it is not
     usable: typer's own Path type would turn ``s3://b/k`` into ``s3:/b/k``."""
-    from streamo_data.storage import location, redacted
+    from streamo_data.store.storage import location, redacted
 
     try:
         path = location(text)
@@ -98,8 +98,8 @@ def storage_path(text: str, what: str, must_exist: bool = False, folder: bool = 
 
 def release_location(text: str) -> AnyPath:
     """A release folder, refused first when it is not one, before any other check names it."""
-    from streamo_data.errors import MissingInput
-    from streamo_data.manifest import MANIFEST
+    from streamo_data.core.errors import MissingInput
+    from streamo_data.store.manifest import MANIFEST
 
     path = storage_path(text, "RELEASE_DIR", must_exist=True, folder=True)
     if not (path / MANIFEST).exists():

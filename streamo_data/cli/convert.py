@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from streamo_data.cli.common import FpsOpt, ReleaseArg, ReplaceOpt, console, err, release_location
-from streamo_data.outputs import check_output_file
+from streamo_data.store.outputs import check_output_file
 
 convert_app = typer.Typer(help="Read the reference raw-annotation format.", no_args_is_help=True)
 export_app = typer.Typer(help="Write a release in other formats.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def convert_raw_to_samples(
     fps: FpsOpt = 1.0,
 ) -> None:
     """Raw records -> validated samples; a record that would lose an answer is rejected with its reason."""
-    from streamo_data.convert import raw_to_samples
+    from streamo_data.stages.raw_to_samples import raw_to_samples
 
     summary = raw_to_samples(raw, video_root, out, fps)  # an unreadable file is a UserError: one line
     console.print(f"{summary.written} samples from {summary.records} records -> {out / 'samples.parquet'}")
@@ -43,7 +43,7 @@ def convert_raw_to_stream(
     replace: ReplaceOpt = False,
 ) -> None:
     """Raw records -> stream format exactly as the reference converter writes it (its drops reported)."""
-    from streamo_data.reference_convert import raw_to_stream
+    from streamo_data.reference.convert import raw_to_stream
 
     check_output_file(out, "--out", reads=[raw], replace=replace)
     summary = raw_to_stream(raw, video_root, out, fps, system_prompt=system_prompt, workers=workers)
@@ -62,7 +62,7 @@ def export_stream_format(
     replace: ReplaceOpt = False,
 ) -> None:
     """Render a release to the reference stream format that the Streamo ms-swift trainer reads."""
-    from streamo_data.convert import export_stream_format as export
+    from streamo_data.exports.stream_format import export_stream_format as export
 
     release_dir = release_location(release)
     check_output_file(out, "--out", reads=[release_dir], replace=replace)
@@ -79,7 +79,7 @@ def export_raw(
     = False,
 ) -> None:
     """Write a release in the released Streamo-Instruct layout: task folders of JSON lists of raw records."""
-    from streamo_data.export_raw import export_raw as export
+    from streamo_data.exports.raw_layout import export_raw as export
 
     summary = export(release_location(release), out, release_names=not our_names)  # a UserError is one line, exit 2
     for name, count in sorted(summary.files.items()):

@@ -21,9 +21,9 @@ from streamo_data.cli.common import (
     release_location,
 )
 from streamo_data.cli.convert import export_app
-from streamo_data.errors import UserError
-from streamo_data.frames.timing import Timing
-from streamo_data.outputs import check_not_inside
+from streamo_data.core.errors import UserError
+from streamo_data.store.outputs import check_not_inside
+from streamo_data.video.timing import Timing
 
 
 def _size(count: float | None) -> str:
@@ -62,8 +62,8 @@ def export_frames(
 ) -> None:
     """Decode each video of a release once and write its sampled frames, plus the image-format records
     (<image> per frame turn, an images list per sample) that the reference trainer reads without decoding."""
-    from streamo_data.frames.export import FramesRequest, estimate_frames
-    from streamo_data.frames.export import export_frames as export
+    from streamo_data.exports.frames.export import FramesRequest, estimate_frames
+    from streamo_data.exports.frames.export import export_frames as export
 
     release_dir = release_location(release)
     # the frames folder and the records resume in place, so they may exist; never over what is read

@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 
 from streamo_data.cli.common import ReleaseArg, ReplaceOpt, console, err, release_location
-from streamo_data.errors import UserError
-from streamo_data.outputs import check_output_file
+from streamo_data.core.errors import UserError
+from streamo_data.store.outputs import check_output_file
 
 app = typer.Typer()
 
@@ -36,7 +36,9 @@ def show(
         raise UserError(f"--video-root {video_root}: no such folder")
     if (sample_id is None) == (random_count is None):
         raise UserError("give a SAMPLE_ID or --random N (one of them)")
-    if random_count is not None:
+    if sample_id is not None:
+        ids, targets = [sample_id], [out]
+    elif random_count is not None:
         if random_count < 1:
             raise UserError(f"--random must be at least 1, not {random_count}")
         if image_format not in ("png", "html"):
@@ -44,10 +46,7 @@ def show(
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out}: with --random, give a folder")
         ids = random_ids(release_dir, random_count, task, seed)
-        targets = [out / f"{k:02d}_{sample_id}.{image_format}" for k, sample_id in enumerate(ids)]
-    else:
-        assert sample_id is not None  # exactly one of SAMPLE_ID and --random, checked above
-        ids, targets = [sample_id], [out]
+        targets = [out / f"{k:02d}_{drawn}.{image_format}" for k, drawn in enumerate(ids)]
     for target in targets:  # all checked before any is drawn
         check_output_file(target, "--out", reads=[release_dir, *([video_root] if video_root else [])],
                           replace=replace)

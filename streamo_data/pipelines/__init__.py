@@ -1,1 +1,1 @@
-"""Ray Data wiring of the stages: where they run, what they read and write, how a rerun resumes."""
+"""The pipelines layer: the mixture build from a declarative config (one module per step), and the demo."""

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES, StageSummary, run_annotate_offline, run_build, run_ingest
-from streamo_data.release import write_release
-from streamo_data.sample_data import make_sample_videos
-from streamo_data.schema import ReleaseManifest
-from streamo_data.tasks import BUILDERS
-from streamo_data.validate import ValidationReport, validate_release
+from streamo_data.core.schema import ReleaseManifest
+from streamo_data.corpus.tasks import BUILDERS
+from streamo_data.release.validate import ValidationReport, validate_release
+from streamo_data.release.write import write_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.sample_data import make_sample_videos
+from streamo_data.stages.annotate_offline import run_annotate_offline
+from streamo_data.stages.build import run_build
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.stages.summary import StageSummary
+from streamo_data.store.workdir import SAMPLES
 
 DEMO_TASKS = list(BUILDERS)  # every task; action captioning finds no action events in the sample
 

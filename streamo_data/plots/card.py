@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from streamo_data.core.schema import StreamingSample
 from streamo_data.plots.colors import STATE_HEX
 from streamo_data.plots.figures import pyplot, save
 from streamo_data.plots.timeline import render_png
-from streamo_data.schema import StreamingSample
-from streamo_data.storage import AnyPath
+from streamo_data.store.storage import AnyPath
 
 ASSETS = "assets"
 OURS, PAPER = "#3b6ea5", "#b9c4d0"
@@ -82,7 +82,7 @@ def responses_per_sample(tasks: Mapping[str, Mapping[str, Any]], path: AnyPath) 
 def write_card_plots(release_dir: AnyPath, stats: Mapping[str, Any],
                      examples: Mapping[str, StreamingSample]) -> list[tuple[str, str]]:
     """Every plot of the card under ``release_dir/assets``; returns (caption, relative path) in card order."""
-    from streamo_data.align import State
+    from streamo_data.core.align import State
 
     folder = release_dir / ASSETS
     fidelity = stats["fidelity"]

@@ -3,7 +3,7 @@ learns them once: grey for silence, amber for standby, teal for response."""
 
 from __future__ import annotations
 
-from streamo_data.align import State
+from streamo_data.core.align import State
 
 STATE_HEX: dict[State, str] = {
     State.SILENCE: "#c9ced6",

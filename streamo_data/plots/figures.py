@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamo_data.io import write_atomic
-from streamo_data.storage import AnyPath
+from streamo_data.store.io import write_atomic
+from streamo_data.store.storage import AnyPath
 
 
 def pyplot() -> Any:

@@ -8,13 +8,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamo_data.errors import UserError
-from streamo_data.frames.thumbnails import sample_thumbnails
-from streamo_data.manifest import read_manifest
+from streamo_data.core.errors import UserError
+from streamo_data.core.schema import StreamingSample
 from streamo_data.plots.timeline import CELL_W, THUMB_H, drawn_frames, render_html, render_png
-from streamo_data.schema import StreamingSample
-from streamo_data.storage import AnyPath
-from streamo_data.tables import from_row, read_table
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.storage import AnyPath
+from streamo_data.store.tables import from_row, read_table
+from streamo_data.video.thumbnails import sample_thumbnails
 
 FORMATS = {".png": render_png, ".html": render_html}
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamo_data.align import State, align
-from streamo_data.io import write_text_atomic
+from streamo_data.core.align import State, align
+from streamo_data.core.schema import StreamingSample
 from streamo_data.plots.colors import BLANK_HEX, STATE_HEX, rgb
 from streamo_data.plots.figures import pyplot, save
-from streamo_data.schema import StreamingSample
-from streamo_data.storage import AnyPath
+from streamo_data.store.io import write_text_atomic
+from streamo_data.store.storage import AnyPath
 
 COLUMNS = 30  # frames per row: 30 s at 1 fps
 CELL_W, THUMB_H, BAR_H = 48, 36, 14

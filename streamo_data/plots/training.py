@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from streamo_data.align import State
+from streamo_data.core.align import State
 from streamo_data.plots.colors import STATE_HEX
 from streamo_data.plots.figures import pyplot, save
 

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from datasets import load_dataset
 
-from streamo_data.align import State, frame_of
-from streamo_data.pipelines.runner import progress_bar
+from streamo_data.core.align import State, frame_of
+from streamo_data.runtime.runner import progress_bar
 from streamo_data.train.features import FeatureStore
 
 STATE_INDEX = {State.SILENCE.value: 0, State.STANDBY.value: 1, State.RESPONSE.value: 2}

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from streamo_data.align import frame_end
-from streamo_data.io import write_text_atomic
-from streamo_data.manifest import read_manifest
+from streamo_data.core.align import frame_end
 from streamo_data.plots.training import plot_confusion, plot_timing
+from streamo_data.store.io import write_text_atomic
+from streamo_data.store.manifest import read_manifest
 from streamo_data.train.data import STATE_NAMES, Example, load_examples
 from streamo_data.train.features import FeatureStore
 from streamo_data.train.loop import load_model, predict

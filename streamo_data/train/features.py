@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamo_data.errors import MissingInput
-from streamo_data.io import write_atomic
+from streamo_data.core.errors import MissingInput
+from streamo_data.store.io import write_atomic
 from streamo_data.video.backends import DecodeError, FrameBackend, available_backends
 from streamo_data.video.probe import plan_sampling
 

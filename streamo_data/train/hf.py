@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from streamo_data.reference_format import STATE_TOKENS
+from streamo_data.formats.render import STATE_TOKENS
 from streamo_data.train.loss import AlphaSpec, stream_focal_loss
 
 

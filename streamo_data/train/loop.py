@@ -25,11 +25,11 @@ import torch
 import yaml
 from rich.progress import Progress
 
-from streamo_data.errors import MissingInput, UserError
-from streamo_data.io import write_atomic, write_text_atomic
-from streamo_data.manifest import read_manifest
-from streamo_data.pipelines.runner import progress_bar
+from streamo_data.core.errors import MissingInput, UserError
 from streamo_data.plots.training import plot_curves
+from streamo_data.runtime.runner import progress_bar
+from streamo_data.store.io import write_atomic, write_text_atomic
+from streamo_data.store.manifest import read_manifest
 from streamo_data.train.data import Example, collate, load_examples, state_counts
 from streamo_data.train.features import FEATURE_DIM, FeatureStore
 from streamo_data.train.loss import alpha_from_counts, frame_focal_loss

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from streamo_data.schema import MAX_VIDEO_DURATION_S
+from streamo_data.core.schema import MAX_VIDEO_DURATION_S
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from streamo_data.schema import MAX_VIDEO_DURATION_S, VideoRecord, VideoStatus, stable_id
+from streamo_data.core.schema import MAX_VIDEO_DURATION_S, VideoRecord, VideoStatus, stable_id
 from streamo_data.video.backends import (
     DecodeError,
     FrameBackend,

@@ -53,7 +53,7 @@ def test_bad_input_in_a_sub_command_group_is_one_line_too(tmp_path) -> None:
 
 def test_recipe_help_names_every_registered_recipe() -> None:
     from streamo_data.cli.stages import RECIPE_NAMES
-    from streamo_data.recipes import RECIPES
+    from streamo_data.sources.recipes import RECIPES
 
     assert sorted(RECIPE_NAMES) == sorted(RECIPES)
     result = CliRunner().invoke(app, ["recipe", "--help"], env={"COLUMNS": "300"})
@@ -64,10 +64,10 @@ def test_recipe_help_names_every_registered_recipe() -> None:
 
 def test_every_user_facing_error_is_a_user_error() -> None:
     """One error path: what a command refuses is a UserError, turned into one line in one place."""
-    from streamo_data.annotators.client import MissingApiKey
-    from streamo_data.annotators.prompts import PromptError
-    from streamo_data.errors import UserError
-    from streamo_data.raw_records import RawInputError
+    from streamo_data.core.errors import UserError
+    from streamo_data.formats.raw_records import RawInputError
+    from streamo_data.sources.annotators.client import MissingApiKey
+    from streamo_data.sources.annotators.prompts import PromptError
 
     for error in (PromptError, RawInputError, MissingApiKey):
         assert issubclass(error, UserError), error

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamo_data.align import State, align, answer_frame, frame_of, lossless_order, time_tag
-from streamo_data.schema import QuestionTurn, ResponseTurn
+from streamo_data.core.align import State, align, answer_frame, frame_of, lossless_order, time_tag
+from streamo_data.core.schema import QuestionTurn, ResponseTurn
 
 S, B, R = State.SILENCE, State.STANDBY, State.RESPONSE
 

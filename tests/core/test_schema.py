@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streamo_data.align import State
-from streamo_data.schema import (
+from streamo_data.core.align import State
+from streamo_data.core.schema import (
     Event,
     EventKind,
     QuestionTurn,
@@ -18,7 +18,7 @@ from streamo_data.schema import (
     VideoRecord,
     VideoStatus,
 )
-from streamo_data.schema_export import rendered_schemas
+from streamo_data.store.schema_export import rendered_schemas
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

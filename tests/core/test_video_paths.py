@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.io import sha256_of
-from streamo_data.recipes import RECIPES
-from streamo_data.recipes.run import run_recipe
-from streamo_data.schema import StreamingSample, VideoRecord, leaves_root
-from streamo_data.tables import SAMPLE_FEATURES
+from streamo_data.core.schema import StreamingSample, VideoRecord, leaves_root
+from streamo_data.sources.recipes import RECIPES
+from streamo_data.sources.recipes.run import run_recipe
+from streamo_data.store.io import sha256_of
+from streamo_data.store.tables import SAMPLE_FEATURES
 from tests.conftest import write_video
 
 OUTSIDE = ["../outside/secret.mp4", "/etc/secret.mp4", "a/../../secret.mp4", "./../secret.mp4"]

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamo_data.align import place_instant, place_span
-from streamo_data.moments import SAME_MOMENT_IOU, assign_moments, temporal_iou
-from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.schema import Event, QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.split import hash_order, validation_videos
-from streamo_data.tables import iter_rows
+from streamo_data.core.align import place_instant, place_span
+from streamo_data.core.moments import SAME_MOMENT_IOU, assign_moments, temporal_iou
+from streamo_data.core.schema import Event, QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.corpus.split import hash_order, validation_videos
+from streamo_data.sources.recipes import RECIPES, run_recipe
+from streamo_data.store.tables import iter_rows
 from streamo_data.train.evaluate import fill
 from streamo_data.train.metrics import timing_errors
 
@@ -138,8 +138,8 @@ def test_a_predicted_span_is_written_with_the_times_its_labels_mean() -> None:
 # ---- build: what a builder leaves out is reported as what it is ------------------------------------------
 
 def test_build_reports_unplaceable_answers_as_not_built_not_as_failures(tmp_path: Path) -> None:
-    from streamo_data.pipelines.runner import Executor
-    from streamo_data.pipelines.stages import run_build
+    from streamo_data.runtime.runner import Executor
+    from streamo_data.stages.build import run_build
 
     lines = ['{"video": "a", "start": 2, "end": 6, "text": "A door opens.", "duration": 20.6}',
              '{"video": "a", "start": 15, "end": 20.6, "text": "It closes at the very end.", "duration": 20.6}',

@@ -11,7 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.fidelity import (
+from streamo_data.core.schema import QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.corpus.fidelity import (
     PAPER_FOLDER_SHARES,
     PAPER_LENGTH_COUNTS,
     PAPER_TASK_SHARES,
@@ -20,10 +21,9 @@ from streamo_data.fidelity import (
     length_bin,
     ratio_text,
 )
-from streamo_data.release import write_release
-from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.stats import release_stats
-from streamo_data.tables import write_rows
+from streamo_data.release.stats import release_stats
+from streamo_data.release.write import write_release
+from streamo_data.store.tables import write_rows
 
 
 def test_the_papers_figures_add_up() -> None:

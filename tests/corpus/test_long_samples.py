@@ -14,11 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 import streamo_data.plots.timeline as timeline
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import EVENTS, REJECTS, SAMPLES, VIDEOS, run_build
-from streamo_data.plots.show import draw
-from streamo_data.plots.timeline import Layout, drawn, render_html, render_png
-from streamo_data.schema import (
+from streamo_data.core.schema import (
     MAX_VIDEO_DURATION_S,
     METADATA_BACKEND,
     Event,
@@ -30,8 +26,13 @@ from streamo_data.schema import (
     VideoStatus,
     max_sampled_frames,
 )
-from streamo_data.tables import iter_rows, to_row, write_rows
-from streamo_data.tasks import BUILDERS, build_all
+from streamo_data.corpus.tasks import BUILDERS, build_all
+from streamo_data.plots.show import draw
+from streamo_data.plots.timeline import Layout, drawn, render_html, render_png
+from streamo_data.runtime.runner import Executor
+from streamo_data.stages.build import run_build
+from streamo_data.store.tables import iter_rows, to_row, write_rows
+from streamo_data.store.workdir import EVENTS, REJECTS, SAMPLES, VIDEOS
 
 TOO_LONG = 10 * MAX_VIDEO_DURATION_S  # far enough past the maximum, cheap enough for today's code to try
 

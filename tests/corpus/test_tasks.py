@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streamo_data.align import State
-from streamo_data.schema import Event, EventKind, StreamingSample, VideoRecord, VideoStatus
-from streamo_data.tasks import (
+from streamo_data.core.align import State
+from streamo_data.core.schema import Event, EventKind, StreamingSample, VideoRecord, VideoStatus
+from streamo_data.corpus.tasks import (
     BUILDERS,
     ActionCaptioning,
     DenseCaptioning,

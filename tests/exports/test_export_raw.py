@@ -11,14 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.convert import iter_release_samples
-from streamo_data.export_raw import RELEASE_SOURCES, RELEASE_TASK_TYPES, TASK_FOLDERS
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.recipes.streamo_release import FOLDER_KINDS
-from streamo_data.release import write_release
-from streamo_data.schema import Event, QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.tables import from_row, iter_rows, to_row, write_rows
+from streamo_data.core.schema import Event, QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.exports.raw_layout import RELEASE_SOURCES, RELEASE_TASK_TYPES, TASK_FOLDERS
+from streamo_data.release.read import iter_release_samples
+from streamo_data.release.write import write_release
+from streamo_data.sources.recipes import RECIPES, run_recipe
+from streamo_data.sources.recipes.streamo_release import FOLDER_KINDS
+from streamo_data.store.tables import from_row, iter_rows, to_row, write_rows
+from streamo_data.store.workdir import SAMPLES
 from streamo_data.video.probe import video_id_for
 from tests.conftest import write_video
 

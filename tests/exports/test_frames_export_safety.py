@@ -16,16 +16,16 @@ from filelock import FileLock
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.errors import UserError
-from streamo_data.frames.export import FramesRequest, estimate_frames, export_frames
-from streamo_data.frames.layout import LOCK, PARTIAL
-from streamo_data.frames.timing import Timing
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import write_release
-from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.tables import to_row, write_rows
+from streamo_data.core.errors import UserError
+from streamo_data.core.schema import QuestionTurn, ResponseTurn, StreamingSample
+from streamo_data.exports.frames.export import FramesRequest, estimate_frames, export_frames
+from streamo_data.exports.frames.layout import LOCK, PARTIAL
+from streamo_data.release.write import write_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.store.tables import to_row, write_rows
+from streamo_data.store.workdir import SAMPLES
 from streamo_data.video.probe import video_id_for
+from streamo_data.video.timing import Timing
 from tests.conftest import write_video
 
 LOCAL = Executor(kind="local")

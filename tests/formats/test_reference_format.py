@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.reference_format import (
+from streamo_data.formats.render import (
     DEFAULT_QUESTION,
     REFERENCE_SYSTEM_PROMPT,
     parse_raw_time,
@@ -215,7 +215,7 @@ def test_missing_video_is_a_counted_reason_not_a_crash(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("as_json_list", [True, False])
 def test_streamed_record_text_is_the_one_shot_text_byte_for_byte(as_json_list: bool) -> None:
-    from streamo_data.reference_format import dumps_records, iter_record_text
+    from streamo_data.formats.render import dumps_records, iter_record_text
 
     cases = [[], [{"a": 1}], [{"messages": [{"role": "user", "content": "Q?\n<0s-1s>\n<stream>"}], "videos": ["é.mp4"]},
                               {"empty": {}, "list": [], "nested": [[1, 2], {"x": None}]}]]

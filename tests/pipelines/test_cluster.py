@@ -18,9 +18,9 @@ import pytest
 from datasets import load_dataset
 
 from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
-from streamo_data.pipelines.runner import Executor
-from streamo_data.release import read_manifest
-from streamo_data.sample_sources import write_mixture
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.sample_sources import write_mixture
+from streamo_data.store.manifest import read_manifest
 from tests.cluster_parts import RayCluster, cluster_env, s3_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +179,7 @@ def test_source_snapshots_of_dead_processes_are_swept(tmp_path: Path, monkeypatc
     """A Ray worker killed at the end of a job leaves its snapshot folder; the next one on the node removes it."""
     import tempfile
 
-    from streamo_data import storage
+    from streamo_data.store import storage
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

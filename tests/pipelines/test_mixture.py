@@ -17,12 +17,12 @@ import yaml
 from datasets import load_dataset
 
 from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
-from streamo_data.pipelines.runner import Executor
-from streamo_data.release import read_manifest
-from streamo_data.sample_sources import write_mixture
-from streamo_data.stats import release_stats
-from streamo_data.tables import iter_rows
-from streamo_data.validate import validate_release
+from streamo_data.release.stats import release_stats
+from streamo_data.release.validate import validate_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.sample_sources import write_mixture
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.tables import iter_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "mixture_small.yaml"

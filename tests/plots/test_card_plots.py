@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from datasets import load_dataset
 
-from streamo_data.align import State
-from streamo_data.pipelines.stages import SAMPLES
+from streamo_data.core.align import State
+from streamo_data.core.schema import QuestionTurn, ResponseTurn, StreamingSample
 from streamo_data.plots.colors import STATE_RGB
 from streamo_data.plots.timeline import Layout, text_lines, turns_of
-from streamo_data.release import read_manifest, write_release
-from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.tables import from_row, read_table, to_row, write_rows
+from streamo_data.release.write import write_release
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.tables import from_row, read_table, to_row, write_rows
+from streamo_data.store.workdir import SAMPLES
 from streamo_data.video.probe import video_id_for
 from tests.plots.test_show import assert_bars
 

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from streamo_data.align import State
 from streamo_data.cli import app
-from streamo_data.pipelines.stages import SAMPLES
+from streamo_data.core.align import State
+from streamo_data.core.schema import QuestionTurn, ResponseTurn, StreamingSample
 from streamo_data.plots.colors import BLANK_HEX, STATE_RGB, rgb
 from streamo_data.plots.timeline import Layout, text_lines, turns_of
-from streamo_data.release import write_release
-from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
-from streamo_data.tables import to_row, write_rows
+from streamo_data.release.write import write_release
+from streamo_data.store.tables import to_row, write_rows
+from streamo_data.store.workdir import SAMPLES
 from streamo_data.video.probe import video_id_for
 from tests.conftest import write_video
 

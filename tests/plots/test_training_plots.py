@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamo_data.align import State
+from streamo_data.core.align import State
 from streamo_data.plots.colors import STATE_RGB
 from streamo_data.plots.training import confusion_cell, plot_confusion, plot_curves, plot_timing
 from streamo_data.train.metrics import confusion, timing_offsets

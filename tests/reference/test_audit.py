@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streamo_data.audit import audit_release
 from streamo_data.cli import app
+from streamo_data.reference.audit import audit_release
 from tests.conftest import write_video
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "audit_release"

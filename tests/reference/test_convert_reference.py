@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from streamo_data import raw_records
 from streamo_data.cli import app
-from streamo_data.io import write_text_atomic
-from streamo_data.reference_convert import raw_to_stream, reference_frame_count
-from streamo_data.reference_format import DEFAULT_QUESTION, REFERENCE_SYSTEM_PROMPT
+from streamo_data.formats import raw_records
+from streamo_data.formats.render import DEFAULT_QUESTION, REFERENCE_SYSTEM_PROMPT
+from streamo_data.reference.convert import raw_to_stream, reference_frame_count
+from streamo_data.store.io import write_text_atomic
 from tests.conftest import write_video
 
 SIL, STB = "</Silence>", "</Standby>"
@@ -324,7 +324,7 @@ def test_a_video_shorter_than_one_sampled_frame_is_dropped_as_the_reference_drop
 def test_a_video_too_short_for_one_sampled_frame_has_one_reason_in_both_converters(tmp_path: Path) -> None:
     """Ours and the reference's converter count frames in one place, so they give a too-short video the
     same reason (ours rejected it with another, or let a zero-frame grid through)."""
-    from streamo_data.convert import raw_to_samples
+    from streamo_data.stages.raw_to_samples import raw_to_samples
 
     write_video(tmp_path / "videos" / "short.mp4", 3, 30.0)  # 3 native frames at 30 fps: none at 1 fps
     record = {"video_name": "short", "video_path": "short.mp4", "task_type": "qa", "source": "X",

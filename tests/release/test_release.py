@@ -9,11 +9,12 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import read_manifest, validation_videos, write_release
-from streamo_data.tables import to_table
-from streamo_data.validate import validate_release
+from streamo_data.release.validate import validate_release
+from streamo_data.release.write import validation_videos, write_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.tables import to_table
+from streamo_data.store.workdir import SAMPLES
 
 LOCAL = Executor(kind="local")
 
@@ -61,7 +62,7 @@ def test_validate_counts_each_reason_and_exits_non_zero(work_dir: Path, tmp_path
     rows[0]["states"] = ["silence"] * len(rows[0]["states"])  # labels no longer follow the turns
     rows[1]["responses"] = [{**rows[1]["responses"][0], "st_time": 99.0}]  # start after end
     rows[2]["sample_id"] = rows[3]["sample_id"]  # a forged id
-    from streamo_data.schema import StreamingSample
+    from streamo_data.core.schema import StreamingSample
 
     pq.write_table(to_table(StreamingSample, rows), shard)
     result = CliRunner().invoke(app, ["validate", str(release)])
@@ -93,8 +94,8 @@ def test_a_release_rebuilt_in_place_is_never_served_stale_by_the_datasets_cache(
 ) -> None:
     from datasets import load_dataset
 
-    from streamo_data.schema import StreamingSample
-    from streamo_data.tables import iter_rows, write_rows
+    from streamo_data.core.schema import StreamingSample
+    from streamo_data.store.tables import iter_rows, write_rows
 
     release, cache = tmp_path / "release", tmp_path / "hf-cache"
     rows = list(iter_rows(work_dir / SAMPLES))
@@ -116,8 +117,8 @@ def test_a_release_rebuilt_in_place_is_never_served_stale_by_the_datasets_cache(
 
 
 def test_an_empty_build_is_refused_with_the_reason(tmp_path: Path) -> None:
-    from streamo_data.schema import StreamingSample
-    from streamo_data.tables import write_rows
+    from streamo_data.core.schema import StreamingSample
+    from streamo_data.store.tables import write_rows
 
     write_rows(tmp_path / "samples.parquet", StreamingSample, [])
     result = CliRunner().invoke(app, ["release", str(tmp_path), "--out", str(tmp_path / "r")])

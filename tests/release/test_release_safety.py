@@ -12,13 +12,14 @@ import pytest
 from datasets import load_dataset
 from typer.testing import CliRunner
 
-import streamo_data.release as release_module
+import streamo_data.release.write as release_module
 from streamo_data.cli import app
-from streamo_data.errors import UserError
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import PENDING, read_manifest, write_release
-from streamo_data.validate import validate_release
+from streamo_data.core.errors import UserError
+from streamo_data.release.validate import validate_release
+from streamo_data.release.write import PENDING, write_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.workdir import SAMPLES
 
 LOCAL = Executor(kind="local")
 

@@ -1,4 +1,4 @@
-"""The multi-stage generation pipelines (streamo_data/annotators/staged.py) against the real loopback
+"""The multi-stage generation pipelines (streamo_data/sources/annotators/staged.py) against the real loopback
 server (tests/llm_stub.py) through the real client: each stage's contract (repeats removed, negative
 samples, spans that disagree, replies that fail their checks), per-stage provenance, the cache per
 stage on a rerun and across a killed run, and the per-stage dry run."""
@@ -17,12 +17,12 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from streamo_data.annotators.client import ClientSettings
-from streamo_data.annotators.staged import PIPELINES, narration_windows, temporal_iou
 from streamo_data.cli import app
-from streamo_data.pipelines.annotate import ANNOTATORS, AnnotateOptions, estimate, run_llm_annotation
-from streamo_data.pipelines.runner import Executor
-from streamo_data.tables import iter_rows
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.annotators.client import ClientSettings
+from streamo_data.sources.annotators.staged import PIPELINES, narration_windows, temporal_iou
+from streamo_data.stages.annotate_llm import ANNOTATORS, AnnotateOptions, estimate, run_llm_annotation
+from streamo_data.store.tables import iter_rows
 from tests.conftest import annotated_work_dir
 from tests.llm_stub import StubServer
 
@@ -92,8 +92,8 @@ def test_narration_pipeline_removes_repeats_and_keeps_per_stage_provenance(work:
 
 
 def test_a_negative_sample_rejects_the_whole_video_and_is_counted(stub: StubServer, tmp_path: Path) -> None:
-    from streamo_data.pipelines.stages import run_ingest
-    from streamo_data.sample_data import make_synthetic_video
+    from streamo_data.sources.sample_data import make_synthetic_video
+    from streamo_data.stages.ingest import run_ingest
 
     videos = tmp_path / "videos"  # two lengths, so the two rewrites are two different requests
     videos.mkdir()
@@ -130,7 +130,7 @@ def test_captions_whose_spans_disagree_are_dropped_and_counted(work: Path, stub:
 
 
 def test_grounding_queries_keep_the_caption_span_and_feed_grounding(work: Path, stub: StubServer) -> None:
-    from streamo_data.pipelines.stages import run_build
+    from streamo_data.stages.build import run_build
 
     report = run_llm_annotation(work, options(stub, "grounding_queries", text_model="stub-text"), LOCAL)
     queries = events_of(work, "llm:grounding_queries")
@@ -145,7 +145,7 @@ def test_grounding_queries_keep_the_caption_span_and_feed_grounding(work: Path, 
 
 
 def test_time_sensitive_qa_from_changes_feeds_the_streaming_task(work: Path, stub: StubServer) -> None:
-    from streamo_data.pipelines.stages import run_build
+    from streamo_data.stages.build import run_build
 
     report = run_llm_annotation(work, options(stub, "ts_qa_changes"), LOCAL)
     qa = events_of(work, "llm:ts_qa_changes")
@@ -203,7 +203,7 @@ def test_dry_run_estimates_per_stage_and_sends_nothing(work: Path, stub: StubSer
 
 
 def test_bad_pipeline_options_and_prompts_are_one_line(work: Path, stub: StubServer, tmp_path: Path) -> None:
-    from streamo_data.annotators.prompts import prompts_dir
+    from streamo_data.sources.annotators.prompts import prompts_dir
 
     common = [str(work), "--model", "m", "--base-url", stub.base_url, "--api-key-env", KEY_ENV, "--executor",
               "local"]
@@ -275,8 +275,8 @@ def test_ray_actor_pool_gives_the_same_pipeline_events(work: Path, stub: StubSer
 def test_verified_captions_skip_queries_they_generated_even_when_renamed(stub: StubServer) -> None:
     """A mixture renames generated events to ``<source>:<annotator>``: what a grounding-query stage made is
     recognised by its provenance, not by its source name, so verified captions never caption a query."""
-    from streamo_data.pipelines.annotate import _annotator, load_prompts
-    from streamo_data.schema import Event, EventKind, Provenance, VideoRecord, VideoStatus
+    from streamo_data.core.schema import Event, EventKind, Provenance, VideoRecord, VideoStatus
+    from streamo_data.stages.annotate_llm import _annotator, load_prompts
 
     video = VideoRecord(video_id="v-1", path="v.mp4", status=VideoStatus.OK, duration_s=30.0, native_fps=10,
                         num_native_frames=300, width=64, height=48, sample_fps=1.0, num_frames=30)

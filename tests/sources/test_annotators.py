@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streamo_data.annotators.client import ClientSettings
-from streamo_data.annotators.limits import TokenBucket
-from streamo_data.annotators.prompts import prompts_dir
 from streamo_data.cli import app
-from streamo_data.pipelines.annotate import AnnotateOptions, estimate, run_llm_annotation
-from streamo_data.pipelines.runner import Executor
-from streamo_data.tables import iter_rows
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.annotators.client import ClientSettings
+from streamo_data.sources.annotators.limits import TokenBucket
+from streamo_data.sources.annotators.prompts import prompts_dir
+from streamo_data.stages.annotate_llm import AnnotateOptions, estimate, run_llm_annotation
+from streamo_data.store.tables import iter_rows
 from tests.conftest import annotated_work_dir
 from tests.llm_stub import StubServer
 
@@ -71,7 +71,7 @@ def test_caption_events_carry_their_provenance(work: Path, stub: StubServer) -> 
 
 
 def test_narration_and_qa_feed_the_streaming_tasks(work: Path, stub: StubServer) -> None:
-    from streamo_data.pipelines.stages import run_build
+    from streamo_data.stages.build import run_build
 
     run_llm_annotation(work, options(stub, "narration"), LOCAL)
     run_llm_annotation(work, options(stub, "qa"), LOCAL)
@@ -241,12 +241,12 @@ def test_ray_actor_pool_gives_the_same_events(work: Path, stub: StubServer, tmp_
 
 
 def test_jobs_holding_frames_are_bounded_not_only_requests(work: Path, stub: StubServer) -> None:
-    from streamo_data.annotators.cache import RequestCache
-    from streamo_data.annotators.client import LLMClient
-    from streamo_data.annotators.llm import LLMAnnotator
-    from streamo_data.annotators.prompts import load_prompt
-    from streamo_data.pipelines.annotate import _video_items, annotate_videos
-    from streamo_data.pipelines.stages import video_root
+    from streamo_data.sources.annotators.cache import RequestCache
+    from streamo_data.sources.annotators.client import LLMClient
+    from streamo_data.sources.annotators.llm import LLMAnnotator
+    from streamo_data.sources.annotators.prompts import load_prompt
+    from streamo_data.stages.annotate_llm import _video_items, annotate_videos
+    from streamo_data.store.workdir import video_root
     from streamo_data.video.backends import available_backends
 
     class Tracking(LLMAnnotator):
@@ -282,9 +282,9 @@ def test_jobs_holding_frames_are_bounded_not_only_requests(work: Path, stub: Stu
 def test_identical_requests_in_flight_at_once_are_sent_once(stub: StubServer, tmp_path: Path) -> None:
     """Two videos that open on the same frames ask byte-identical requests at the same moment: the second
     waits for the first reply (counted as cached) instead of reaching the server too."""
-    from streamo_data.annotators.cache import RequestCache
-    from streamo_data.annotators.client import LLMClient, request_body
-    from streamo_data.annotators.replies import response_format
+    from streamo_data.sources.annotators.cache import RequestCache
+    from streamo_data.sources.annotators.client import LLMClient, request_body
+    from streamo_data.sources.annotators.replies import response_format
 
     stub.state.service_time = 0.3
     settings = ClientSettings(model="stub-vl", base_url=stub.base_url, api_key_env=KEY_ENV, concurrency=4)

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streamo_data.annotators.client import ClientSettings
 from streamo_data.cli import app
-from streamo_data.pipelines.annotate import AnnotateOptions, AnnotateReport, run_llm_annotation
-from streamo_data.pipelines.runner import Executor
-from streamo_data.tables import iter_rows
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.annotators.client import ClientSettings
+from streamo_data.stages.annotate_llm import AnnotateOptions, AnnotateReport, run_llm_annotation
+from streamo_data.store.tables import iter_rows
 from tests.conftest import annotated_work_dir
 from tests.llm_stub import StubServer
 
@@ -229,7 +229,7 @@ def test_the_wheel_carries_the_prompt_templates(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     script = ("import streamo_data, sys\n"
-              "from streamo_data.annotators.prompts import load_prompt\n"
+              "from streamo_data.sources.annotators.prompts import load_prompt\n"
               "assert streamo_data.__file__.startswith(sys.argv[1]), streamo_data.__file__\n"
               "print(sorted(load_prompt(k).output for k in ('caption', 'narration', 'qa')))\n")
     env = {k: v for k, v in os.environ.items() if k != "STREAMO_PROMPTS"}

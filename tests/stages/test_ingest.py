@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.errors import UserError
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import VIDEOS, run_ingest
-from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.schema import VideoStatus
-from streamo_data.tables import iter_rows
+from streamo_data.core.errors import UserError
+from streamo_data.core.schema import VideoStatus
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.recipes import RECIPES, run_recipe
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.tables import iter_rows
+from streamo_data.store.workdir import VIDEOS
 from streamo_data.video.probe import find_videos
 from tests.conftest import write_video
 

@@ -10,10 +10,12 @@ from datasets import load_dataset
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import run_annotate_offline, run_build, run_ingest
-from streamo_data.schema import StreamingSample
-from streamo_data.tables import iter_rows
+from streamo_data.core.schema import StreamingSample
+from streamo_data.runtime.runner import Executor
+from streamo_data.stages.annotate_offline import run_annotate_offline
+from streamo_data.stages.build import run_build
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.tables import iter_rows
 from tests.video.test_video import write_truncated_avi
 
 LOCAL = Executor(kind="local")

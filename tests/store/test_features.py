@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from streamo_data.schema import Event, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.tables import EVENT_FEATURES, SAMPLE_FEATURES, VIDEO_FEATURES
+from streamo_data.core.schema import Event, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord
+from streamo_data.store.tables import EVENT_FEATURES, SAMPLE_FEATURES, VIDEO_FEATURES
 
 
 @pytest.mark.parametrize(("model", "features"), [(VideoRecord, VIDEO_FEATURES), (Event, EVENT_FEATURES),

@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import read_manifest, write_release
-from streamo_data.validate import validate_release
+from streamo_data.release.validate import validate_release
+from streamo_data.release.write import write_release
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.workdir import SAMPLES
 from tests.conftest import built_work_dir, write_video
 
 RAW = [{"video_name": "a", "video_path": "a.mp4", "task_type": "qa", "source": "X",

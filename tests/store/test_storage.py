@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from streamo_data.io import write_atomic, write_text_atomic
-from streamo_data.release import ShardWriter
-from streamo_data.storage import file_stamp, is_remote, location, move, redacted, relative_name, remove_tree
-from streamo_data.tables import SAMPLE_FEATURES, read_table
+from streamo_data.release.write import ShardWriter
+from streamo_data.store.io import write_atomic, write_text_atomic
+from streamo_data.store.storage import file_stamp, is_remote, location, move, redacted, relative_name, remove_tree
+from streamo_data.store.tables import SAMPLE_FEATURES, read_table
 from tests.cluster_parts import s3_server
 
 
@@ -100,7 +100,7 @@ def test_urls_without_credentials_pass(bucket: str) -> None:
 def test_a_missing_bucket_is_an_error_and_never_created(bucket: str, tmp_path: Path) -> None:
     import fsspec
 
-    from streamo_data.errors import UserError
+    from streamo_data.core.errors import UserError
 
     with pytest.raises(UserError, match="bucket 'typo-never-made' does not exist"):
         ShardWriter(location("s3://typo-never-made/release"), rows_per_shard=2)
@@ -115,11 +115,12 @@ def test_a_re_release_failing_midway_on_the_store_leaves_the_earlier_release(
         bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The object-store twin of tests/release/test_release_safety.py: the new shards are uploaded beside the old ones,
     and a run that dies before its manifest leaves the earlier release valid."""
-    import streamo_data.release as release_module
-    from streamo_data.release import read_manifest, write_release
-    from streamo_data.schema import QuestionTurn, ResponseTurn, StreamingSample
-    from streamo_data.tables import to_row, write_rows
-    from streamo_data.validate import validate_release
+    import streamo_data.release.write as release_module
+    from streamo_data.core.schema import QuestionTurn, ResponseTurn, StreamingSample
+    from streamo_data.release.validate import validate_release
+    from streamo_data.release.write import write_release
+    from streamo_data.store.manifest import read_manifest
+    from streamo_data.store.tables import to_row, write_rows
 
     samples = [StreamingSample.create(task="temporal_grounding", source="s", video_id=f"v{k}",
                                       video_path=f"v{k}.mp4", duration_s=6.0, fps=1.0, num_frames=6,

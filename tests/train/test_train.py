@@ -13,9 +13,12 @@ import torch
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import SAMPLES, run_annotate_offline, run_build, run_ingest
-from streamo_data.release import write_release
+from streamo_data.release.write import write_release
+from streamo_data.runtime.runner import Executor
+from streamo_data.stages.annotate_offline import run_annotate_offline
+from streamo_data.stages.build import run_build
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.workdir import SAMPLES
 from streamo_data.train.features import FEATURE_DIM, FeatureStore
 from streamo_data.train.loop import TrainConfig, load_model, train
 from streamo_data.train.loss import stream_focal_loss
@@ -147,7 +150,7 @@ def test_hf_trainer_with_the_focal_state_loss_on_a_tiny_random_model(tmp_path: P
 
 def test_a_release_without_a_validation_split_still_trains(release: Path, sample_videos: Path, features: Path,
                                                            tmp_path: Path) -> None:
-    from streamo_data.pipelines.stages import SAMPLES
+    from streamo_data.store.workdir import SAMPLES
 
     train_only = tmp_path / "train_only"
     write_release(release.parent / SAMPLES, train_only, validation_fraction=0.0)

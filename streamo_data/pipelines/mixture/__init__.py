@@ -6,7 +6,7 @@ One module a step; this package only re-exports their public names (``config``, 
 1. **recipes**: each source's annotation file becomes ``WORK/sources/<name>/{events,videos}.parquet``
    (skipped when its inputs are unchanged); a source with videos and no annotation file is ingested.
 1b. **annotators**: each LLM annotator a source names runs over that source's videos (through
-   :func:`streamo_data.pipelines.annotate.run_llm_annotation`: cached in ``WORK/llm_cache``, resumable,
+   :func:`streamo_data.stages.annotate_llm.run_llm_annotation`: cached in ``WORK/llm_cache``, resumable,
    rate-limited, on Ray) and adds events whose ``source`` is ``<source>:<annotator>`` (``...:<type>`` for
    QA). Skipped when its stamp (the source's stamp, kind, model, endpoint, prompt hash, window) is
    unchanged and its last run lost no request; a changed model drops its old events and runs again.

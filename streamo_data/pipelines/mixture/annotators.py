@@ -1,5 +1,5 @@
 """Step 1b of the mixture, the LLM annotators: each annotator a source names runs over that source's
-videos (through :func:`streamo_data.pipelines.annotate.run_llm_annotation`: cached in ``WORK/llm_cache``,
+videos (through :func:`streamo_data.stages.annotate_llm.run_llm_annotation`: cached in ``WORK/llm_cache``,
 resumable, rate-limited, on Ray) and adds events whose ``source`` is ``<source>:<annotator>``
 (``...:<type>`` for QA).
 
@@ -15,16 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from streamo_data import __version__
-from streamo_data.errors import UserError
-from streamo_data.io import write_text_atomic
-from streamo_data.pipelines.annotate import preflight, run_llm_annotation
+from streamo_data.core.errors import UserError
+from streamo_data.core.schema import Event
 from streamo_data.pipelines.mixture.config import GENERATED, AnnotatorConfig, MixtureConfig, SourceConfig
 from streamo_data.pipelines.mixture.sources import source_stamp
-from streamo_data.pipelines.runner import Executor
-from streamo_data.pipelines.stages import EVENTS
-from streamo_data.schema import Event
-from streamo_data.storage import AnyPath, make_dirs, move, remove_tree
-from streamo_data.tables import from_row, iter_rows, to_row, write_rows
+from streamo_data.runtime.runner import Executor
+from streamo_data.stages.annotate_llm import preflight, run_llm_annotation
+from streamo_data.store.io import write_text_atomic
+from streamo_data.store.storage import AnyPath, make_dirs, move, remove_tree
+from streamo_data.store.tables import from_row, iter_rows, to_row, write_rows
+from streamo_data.store.workdir import EVENTS
 
 
 def lacking_videos(config: MixtureConfig) -> list[str]:

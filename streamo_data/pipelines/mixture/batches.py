@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from streamo_data.schema import Event, VideoRecord
-from streamo_data.storage import AnyPath, location
-from streamo_data.tables import from_row, read_table
-from streamo_data.tasks.base import visible_events
+from streamo_data.core.schema import Event, VideoRecord
+from streamo_data.corpus.tasks.base import visible_events
+from streamo_data.store.storage import AnyPath, location
+from streamo_data.store.tables import from_row, read_table
 
 
 def _in_range(path: AnyPath, low: str, high: str, version: str | None) -> list[dict[str, Any]]:

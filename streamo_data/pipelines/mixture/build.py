@@ -17,15 +17,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
-from streamo_data.io import write_atomic, write_text_atomic
+from streamo_data.core.reasons import reason_key
+from streamo_data.corpus.tasks import BUILDERS, NEVER_SEEN, task_rng
 from streamo_data.pipelines.mixture.batches import allowed_events, visible_batch
 from streamo_data.pipelines.mixture.config import MixtureConfig
 from streamo_data.pipelines.mixture.plan import BatchSpec, Plan, candidate_hash
-from streamo_data.pipelines.runner import worker_node
-from streamo_data.reasons import reason_key
-from streamo_data.storage import AnyPath, location
-from streamo_data.tables import SAMPLE_FEATURES, to_row
-from streamo_data.tasks import BUILDERS, NEVER_SEEN, task_rng
+from streamo_data.runtime.runner import worker_node
+from streamo_data.store.io import write_atomic, write_text_atomic
+from streamo_data.store.storage import AnyPath, location
+from streamo_data.store.tables import SAMPLE_FEATURES, to_row
 
 PART_SCHEMA = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string()))
 

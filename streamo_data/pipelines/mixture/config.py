@@ -15,14 +15,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from streamo_data.annotators.client import ClientSettings
-from streamo_data.errors import UserError
-from streamo_data.pipelines.annotate import AnnotateOptions
-from streamo_data.pipelines.stages import INGEST_MANIFEST
-from streamo_data.reasons import validation_messages
-from streamo_data.recipes import RECIPES
-from streamo_data.storage import AnyPath, StoragePath, is_url, location, redacted
-from streamo_data.tasks import check_task_names
+from streamo_data.core.errors import UserError
+from streamo_data.core.reasons import validation_messages
+from streamo_data.corpus.tasks import check_task_names
+from streamo_data.sources.annotators.client import ClientSettings
+from streamo_data.sources.recipes import RECIPES
+from streamo_data.stages.annotate_llm import AnnotateOptions
+from streamo_data.store.storage import AnyPath, StoragePath, is_url, location, redacted
+from streamo_data.store.workdir import INGEST_MANIFEST
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 GENERATED = "llm:"  # the source prefix run_llm_annotation gives its events; the stage renames them

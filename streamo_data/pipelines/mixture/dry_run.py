@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from streamo_data.pipelines.annotate import AnnotateReport, estimate
 from streamo_data.pipelines.mixture.annotators import annotator_stamp, state_path
 from streamo_data.pipelines.mixture.config import AnnotatorConfig, MixtureConfig, SourceConfig
 from streamo_data.pipelines.mixture.sources import run_sources
-from streamo_data.pipelines.runner import Executor
-from streamo_data.storage import AnyPath, make_dirs
+from streamo_data.runtime.runner import Executor
+from streamo_data.stages.annotate_llm import AnnotateReport, estimate
+from streamo_data.store.storage import AnyPath, make_dirs
 
 
 @dataclass
@@ -35,7 +35,7 @@ def dry_run(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> lis
     """Per source and stage, the requests, tokens and cost a build would spend; nothing is sent and no
     release is written. The recipes do run (into the work dir, as the build would: they send nothing),
     because the annotators' jobs depend on the videos and events they make. Estimates are upper bounds
-    (see :func:`streamo_data.pipelines.annotate.estimate`); an annotator up to date sends nothing."""
+    (see :func:`streamo_data.stages.annotate_llm.estimate`); an annotator up to date sends nothing."""
     make_dirs(work_dir)
     reports = run_sources(config, work_dir, executor)
     rows: list[SpendRow] = []
@@ -56,7 +56,7 @@ def dry_run(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> lis
 def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConfig, out: AnyPath,
            label: str) -> list[SpendRow]:
     """One row per request stage of one annotator (one for a single-request annotator)."""
-    from streamo_data.pipelines.annotate import load_prompts
+    from streamo_data.stages.annotate_llm import load_prompts
 
     options = annotator.with_cache(out.parent.parent / "llm_cache")
     try:

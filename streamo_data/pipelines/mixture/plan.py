@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from streamo_data.io import write_text_atomic
+from streamo_data.core.schema import stable_id
+from streamo_data.corpus.split import validation_videos
+from streamo_data.corpus.tasks import BUILDERS
 from streamo_data.pipelines.mixture.batches import allowed_events, visible_batch
 from streamo_data.pipelines.mixture.config import MixtureConfig
-from streamo_data.pipelines.runner import Executor, run_stage, worker_node
-from streamo_data.schema import stable_id
-from streamo_data.split import validation_videos
-from streamo_data.storage import AnyPath, location
-from streamo_data.tables import read_table
-from streamo_data.tasks import BUILDERS
+from streamo_data.runtime.runner import Executor, run_stage, worker_node
+from streamo_data.store.io import write_text_atomic
+from streamo_data.store.storage import AnyPath, location
+from streamo_data.store.tables import read_table
 
 
 class BatchSpec(BaseModel):
@@ -99,7 +99,7 @@ def _all_video_ids(source_dirs: list[str]) -> list[str]:
 
 def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executor: Executor) -> Plan:
     """Quotas by candidate hash, then the split over the videos that the chosen candidates come from,
-    by the same rule as a work-dir release (:func:`streamo_data.split.validation_videos`): whole
+    by the same rule as a work-dir release (:func:`streamo_data.corpus.split.validation_videos`): whole
     videos, each task with samples in both splits where it has two or more videos."""
     video_ids = _all_video_ids(source_dirs)
     step = config.videos_per_batch

@@ -16,17 +16,17 @@ from typing import Any
 import pyarrow as pa
 
 from streamo_data import __version__
-from streamo_data.io import write_text_atomic
+from streamo_data.core.schema import ReleaseManifest, stable_id
 from streamo_data.pipelines.mixture.annotators import annotator_stamps, require_videos, run_annotators
 from streamo_data.pipelines.mixture.build import BuildSpec, PartSummary, build_item, by_task_and_split, part_path
 from streamo_data.pipelines.mixture.config import MixtureConfig
 from streamo_data.pipelines.mixture.plan import Plan, make_plan
 from streamo_data.pipelines.mixture.sources import run_sources
-from streamo_data.pipelines.runner import Executor, run_stage
-from streamo_data.release import ShardWriter, publish
-from streamo_data.schema import ReleaseManifest, stable_id
-from streamo_data.storage import AnyPath, location, make_dirs, remove_tree
-from streamo_data.tables import read_table
+from streamo_data.release.write import ShardWriter, publish
+from streamo_data.runtime.runner import Executor, run_stage
+from streamo_data.store.io import write_text_atomic
+from streamo_data.store.storage import AnyPath, location, make_dirs, remove_tree
+from streamo_data.store.tables import read_table
 
 
 @dataclass

@@ -12,14 +12,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from streamo_data import __version__
-from streamo_data.io import write_text_atomic
+from streamo_data.core.schema import Event
 from streamo_data.pipelines.mixture.config import MixtureConfig, SourceConfig
-from streamo_data.pipelines.runner import Executor, run_stage
-from streamo_data.pipelines.stages import EVENTS, INGEST_MANIFEST, run_ingest
-from streamo_data.recipes import RECIPES, run_recipe
-from streamo_data.schema import Event
-from streamo_data.storage import AnyPath, file_stamp, location
-from streamo_data.tables import write_rows
+from streamo_data.runtime.runner import Executor, run_stage
+from streamo_data.sources.recipes import RECIPES, run_recipe
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.io import write_text_atomic
+from streamo_data.store.storage import AnyPath, file_stamp, location
+from streamo_data.store.tables import write_rows
+from streamo_data.store.workdir import EVENTS, INGEST_MANIFEST
 
 
 class RecipeSpec(BaseModel):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import write_release
+from streamo_data.release.write import write_release
+from streamo_data.store.workdir import SAMPLES
 from tests.conftest import built_work_dir
 
 

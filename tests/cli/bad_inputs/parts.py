@@ -8,7 +8,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from streamo_data.cli import app
-from streamo_data.pipelines.runner import Executor
+from streamo_data.runtime.runner import Executor
 
 LOCAL = Executor(kind="local")
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "recipes"

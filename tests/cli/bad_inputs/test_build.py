@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.io import sha256_of
-from streamo_data.pipelines.stages import SAMPLES
+from streamo_data.store.io import sha256_of
+from streamo_data.store.workdir import SAMPLES
 from tests.cli.bad_inputs.parts import assert_one_line, invoke, truncate
 
 

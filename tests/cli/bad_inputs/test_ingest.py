@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.io import sha256_of
-from streamo_data.pipelines.stages import run_ingest
-from streamo_data.tables import iter_rows
+from streamo_data.stages.ingest import run_ingest
+from streamo_data.store.io import sha256_of
+from streamo_data.store.tables import iter_rows
 from tests.cli.bad_inputs.parts import FIXTURES, LOCAL, assert_one_line, invoke
 from tests.conftest import write_video
 

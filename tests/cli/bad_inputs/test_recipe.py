@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from streamo_data.io import sha256_of
+from streamo_data.store.io import sha256_of
 from tests.cli.bad_inputs.parts import FIXTURES, assert_one_line, invoke
 
 

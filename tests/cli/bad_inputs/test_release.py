@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from streamo_data.pipelines.stages import SAMPLES
-from streamo_data.release import read_manifest
-from streamo_data.validate import validate_release
+from streamo_data.release.validate import validate_release
+from streamo_data.store.manifest import read_manifest
+from streamo_data.store.workdir import SAMPLES
 from tests.cli.bad_inputs.parts import assert_one_line, invoke, truncate
 
 
