@@ -147,6 +147,7 @@ def main() -> None:
                                           "-o", str(reference_out), "--video-prefix", str(videos_dir)],
                                          args.work / "reference_log")
     streamo = str(Path(sys.executable).parent / "streamo")
+    ours_out.unlink(missing_ok=True)  # the previous run's output: the command never replaces a file unasked
     our_wall, our_peak, ours = run_measured([streamo, "convert", "raw-to-stream", str(raw), "--out", str(ours_out),
                                              "--video-root", str(videos_dir)], args.work / "ours_log")
     identical = sha256(reference_out) == sha256(ours_out)

@@ -70,7 +70,7 @@ def write_files(folder: Path, videos: int, rng: random.Random) -> None:
             qvh.write(json.dumps({"qid": i, "query": sentence(rng), "duration": 150, "vid": f"q{i:06d}_60.0_210.0",
                                   "relevant_windows": windows}) + "\n")
 
-    with (folder / "charades_sta.txt").open("w") as sta, (folder / "Charades.csv").open("w") as csv:
+    with (folder / "charades_sta_train.txt").open("w") as sta, (folder / "Charades.csv").open("w") as csv:
         csv.write("id,length\n")
         for i in range(videos):
             video, length = f"C{i:05d}", round(rng.uniform(20, 40), 2)
@@ -98,7 +98,7 @@ def write_files(folder: Path, videos: int, rng: random.Random) -> None:
         for first in sorted(rng.sample(range(6), 3)):
             for _ in range(rng.randint(1, 3)):  # several descriptions of one moment
                 didemo.append({"video": video, "times": [[first, first]] * 4, "description": sentence(rng).lower()})
-    (folder / "didemo.json").write_text(json.dumps(didemo))
+    (folder / "train_data.json").write_text(json.dumps(didemo))
     (folder / "didemo_durations.json").write_text(json.dumps(durations))
 
 
@@ -120,8 +120,8 @@ def said_at(sample: StreamingSample, event: Event) -> bool:
 def measure(folder: Path, out: Path) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     recipes = {"activitynet_captions": ("train.json", None), "qvhighlights": ("highlight_train_release.jsonl", None),
-               "charades_sta": ("charades_sta.txt", "Charades.csv"), "coin": ("COIN.json", None),
-               "didemo": ("didemo.json", "didemo_durations.json")}
+               "charades_sta": ("charades_sta_train.txt", "Charades.csv"), "coin": ("COIN.json", None),
+               "didemo": ("train_data.json", "didemo_durations.json")}
     reports = {name: run_recipe(RECIPES[name](), folder / file, out / name, videos=folder / videos if videos else None)
                for name, (file, videos) in recipes.items()}
 

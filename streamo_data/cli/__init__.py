@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamo_data.cli import audit, frames, show, stages, train  # noqa: F401  (frames adds `export frames`)
+from streamo_data.cli import audit, frames, show, stages, train, videos  # noqa: F401  (frames adds `export frames`)
 from streamo_data.cli.annotate import annotate_app
 from streamo_data.cli.common import report_user_errors
 from streamo_data.cli.convert import convert_app, export_app
@@ -16,7 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-for family in (stages.app, train.app, audit.app, show.app):
+for family in (stages.app, train.app, audit.app, show.app, videos.app):
     for command in family.registered_commands:
         app.registered_commands.append(command)
 app.add_typer(annotate_app, name="annotate")

@@ -59,10 +59,53 @@ def audit_table(result: dict[str, Any]) -> Table:
     return table
 
 
+def overlap_tables(report: dict[str, Any]) -> list[Table]:
+    """Per benchmark task, and per corpus source and split, the overlapping videos with their first ids."""
+    from streamo_data.release.overlap import EXAMPLE_IDS
+
+    def ids(names: list[str]) -> str:
+        return escape(", ".join(names[:EXAMPLE_IDS]) + (f", … (+{len(names) - EXAMPLE_IDS})"
+                                                        if len(names) > EXAMPLE_IDS else ""))
+
+    title = (f"{escape(report['benchmark'])} ({escape(Path(report['file']).name)}, {report['benchmark_videos']}"
+             f" videos): {report['train_samples_overlapping']} train samples of {report['corpus_samples']} overlap")
+    tasks = Table(title=title, box=box.SIMPLE_HEAVY)
+    for column in ("benchmark task", "its videos in the corpus", "ids"):
+        tasks.add_column(column, justify="right" if column.startswith("its") else "left")
+    for task, entry in report["by_benchmark_task"].items():
+        tasks.add_row(escape(task), str(entry["videos"]), ids(entry["ids"]))
+    sources = Table(box=box.SIMPLE_HEAVY)
+    for column in ("corpus source", "split", "videos", "samples", "ids"):
+        sources.add_column(column, justify="right" if column in ("videos", "samples") else "left")
+    for entry in report["by_corpus_source"]:
+        sources.add_row(escape(entry["source"]), entry["split"], str(entry["videos"]), str(entry["samples"]),
+                        ids(entry["ids"]))
+    return [tasks, sources]
+
+
+def audit_benchmarks(target: Path, benchmarks: list[Path]) -> list[dict[str, Any]]:
+    from streamo_data.corpus.benchmarks import read_benchmark
+    from streamo_data.release.overlap import find_overlap
+    from streamo_data.store.storage import location
+
+    reports = [find_overlap(location(str(target)), read_benchmark(location(str(path)))).as_dict()
+               for path in benchmarks]
+    for report in reports:
+        for table in overlap_tables(report):
+            console.print(table)
+    return reports
+
+
 @app.command()
 def audit(
     release_dir: Annotated[Path, typer.Argument(help="A corpus in the released Streamo-Instruct layout (task"
-                                                " folders qa/, event_grounding/, … of JSON lists of records).")],
+                                                " folders qa/, event_grounding/, … of JSON lists of records);"
+                                                " with --benchmark, also a release of ours.")],
+    benchmark: Annotated[list[Path] | None, typer.Option(
+        "--benchmark", help="A benchmark's annotation file (OVO-Bench, StreamingBench, ET-Bench, or a list of"
+                            " video ids; repeatable): report the videos the corpus shares with it, per benchmark"
+                            " task and per corpus source and split, and exit 1 when any train sample is on one.")]
+    = None,
     video_root: Annotated[Path | None, typer.Option("--video-root", help="Count frames from the videos, as the"
                                                     " reference converter does; without it, from each record's"
                                                     " latest time (nothing can be past the end).")] = None,
@@ -77,8 +120,17 @@ def audit(
 
     positive("--fps", fps)
     if json_out is not None:
-        check_output_file(json_out, "--json", reads=[release_dir, *([video_root] if video_root else [])],
-                          replace=replace)
+        check_output_file(json_out, "--json", reads=[release_dir, *([video_root] if video_root else []),
+                                                     *(benchmark or [])], replace=replace)
+    if benchmark:
+        reports = audit_benchmarks(release_dir, benchmark)
+        if json_out is not None:
+            write_text_atomic(json_out, json.dumps(reports, indent=2, ensure_ascii=False) + "\n")
+            console.print(f"report written to {escape(str(json_out))}")
+        if any(report["train_samples_overlapping"] for report in reports):
+            err.print("[red]contaminated[/red]: train samples are on benchmark videos (listed above)")
+            raise typer.Exit(1)
+        return
     result = audit_release(release_dir, video_root, fps).as_dict()
     console.print(audit_table(result))
     console.print(f"frames counted from the {result['frames_from']}. answer lost: overwritten by a later answer"

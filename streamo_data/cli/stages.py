@@ -101,6 +101,12 @@ def recipe(
     = "{key}.mp4",
     replace: Annotated[bool, typer.Option(help="Start the work dir's events and videos over instead of merging.")]
     = False,
+    subset: Annotated[str | None, typer.Option(
+        help="Official subsets to read, comma-separated as the source names them (coin: training,testing), or"
+             " all. Default: the training subsets only (validation and test videos are what benchmarks use).")]
+    = None,
+    file_subset: Annotated[str | None, typer.Option(
+        help="The subset of a file renamed from its published name (activitynet_captions: val_1).")] = None,
 ) -> None:
     """Import a public source's annotations as time-anchored events; bad lines are skipped and counted.
 
@@ -114,9 +120,10 @@ def recipe(
     annotations = storage_path(annotations_at, "--annotations", must_exist=True)
     out = storage_path(out_dir, "--out", folder=True)
     videos = storage_path(videos_at, "--videos", must_exist=True) if videos_at is not None else None
+    subsets = [part.strip() for part in subset.split(",") if part.strip()] if subset is not None else None
     report = run_recipe(RECIPES[name](), annotations, out, videos=videos, fps=fps, path_template=path_template,
-                        replace=replace)
-    table = Table(title=f"recipe {name} -> {out}")
+                        replace=replace, subsets=subsets, file_subset=file_subset)
+    table = Table(title=f"recipe {name} ({', '.join(report.subsets)}) -> {out}")
     table.add_column("outcome")
     table.add_column("count", justify="right")
     for label, value in (("items read", report.read), ("events written", report.events),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamo_data.cli.common import console
+from streamo_data.cli.common import console, err
 
 app = typer.Typer()
 
@@ -37,6 +37,8 @@ def train(
     options = TrainConfig.load(config, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, alpha=alpha,
                                gamma=gamma, seed=seed)
     final = run_training(release_dir, out, video_root, options, features_dir)
+    for reason, count in final.get("skipped_samples", {}).items():
+        err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}")
     states = final["validation"]["states"]
     console.print(f"epoch {final['epoch']}: train loss {final['train_loss']:.4f}, validation response F1"
                   f" {states['response']['f1']:.3f}, recall {states['response']['recall']:.3f}; run in {out}")

@@ -373,6 +373,17 @@ class ShardInfo(_Model):
         return self
 
 
+class Decontamination(_Model):
+    """What one benchmark file took out of a build: its videos found in the corpus (by source) and the
+    samples those videos would have given (by source)."""
+
+    benchmark: str
+    file: str
+    benchmark_videos: int = Field(ge=0)
+    corpus_videos: dict[str, int] = Field(default_factory=dict)
+    samples_removed: dict[str, int] = Field(default_factory=dict)
+
+
 class ReleaseManifest(_Model):
     """What a release holds, with a checksum per shard so a copy can be verified byte for byte."""
 
@@ -384,6 +395,8 @@ class ReleaseManifest(_Model):
     shards: list[ShardInfo]
     targets: dict[str, int] = Field(default_factory=dict, description="Per-task quotas of the mixture config.")
     fingerprint: str | None = Field(default=None, description="Hash of the build's config and inputs.")
+    decontamination: list[Decontamination] = Field(
+        default_factory=list, description="Per benchmark file of the config's decontaminate: list, what it removed.")
 
 
 EXPORTED_MODELS: dict[str, type[BaseModel]] = {

@@ -99,9 +99,30 @@ def dataset_card(manifest: ReleaseManifest, stats: dict[str, Any] | None = None,
         "everything = load_dataset(\"path/to/this/folder\")  # all tasks\n```\n\n"
         "To train with the reference Streamo trainer, render the stream format:"
         " `streamo export stream-format THIS_FOLDER --out stream.jsonl --video-root /path/to/videos`.\n"
+        + splits_section(manifest)
         + (fidelity_section(stats) if stats else "")
         + (plots_section(plots) if plots else "")
     )
+
+
+def splits_section(manifest: ReleaseManifest) -> str:
+    """What the card promises about benchmark videos: the recipes' default of official training subsets only,
+    and what each benchmark file of the build took out, by source."""
+    text = ("\n## Splits and contamination\n\nSource annotations are read from their official training subsets"
+            " only (COIN `training`, YouCook2 `training`, ActivityNet `train.json`, ...) unless the build's"
+            " config chose otherwise.")
+    if not manifest.decontamination:
+        return text + " No benchmark file was given to decontaminate against.\n"
+    rows = "".join(
+        f"| {entry.benchmark} | {entry.file} | {entry.benchmark_videos} | {_by_source(entry.corpus_videos)} | "
+        f"{_by_source(entry.samples_removed)} |\n" for entry in manifest.decontamination)
+    return (text + " Every video of these benchmarks was removed from every split (matched by upstream id):\n\n"
+            "| benchmark | file | its videos | corpus videos removed | samples removed |\n|---|---|---|---|---|\n"
+            + rows)
+
+
+def _by_source(counts: dict[str, int]) -> str:
+    return ", ".join(f"{source} {n}" for source, n in sorted(counts.items())) or "0"
 
 
 def plots_section(plots: list[tuple[str, str]]) -> str:

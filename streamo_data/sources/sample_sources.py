@@ -17,6 +17,9 @@ import yaml
 # Videos per source at 100%: enough candidates for every task's quota (see the module docstring).
 FULL_VIDEOS = {"activitynet": 50_000, "charades": 30_000, "qvhighlights": 10_000, "youcook2": 10_000,
                "coin": 20_000, "didemo": 35_000}
+# With ``held_out``, COIN and YouCook2 (the files that mix subsets) also hold their held-out videos, in the
+# real files' proportions: COIN.json 2,797 testing beside 9,030 training videos; YouCook2's trainval file 457
+# validation beside 1,333 training.
 WORDS = ("person", "dog", "ball", "kitchen", "opens", "closes", "pours", "cuts", "walks", "table", "door",
          "water", "red", "small", "quickly", "then", "car", "guitar", "plays", "jumps")
 
@@ -33,8 +36,10 @@ def spans(rng: random.Random, duration: float, count: int) -> list[list[float]]:
     return sorted(out)
 
 
-def write_sources(folder: Path, fraction: float, seed: int = 0) -> dict[str, dict[str, str]]:
-    """Annotation files in each source's published layout; returns the config's source entries."""
+def write_sources(folder: Path, fraction: float, seed: int = 0, held_out: bool = False) -> dict[str, dict[str, str]]:
+    """Annotation files in each source's published layout; returns the config's source entries. With
+    ``held_out``, the files that mix subsets (COIN, YouCook2) hold their held-out videos too, in the real
+    files' shares, on top of the training ones."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     n = {k: max(2, int(v * fraction)) for k, v in FULL_VIDEOS.items()}
@@ -63,17 +68,19 @@ def write_sources(folder: Path, fraction: float, seed: int = 0) -> dict[str, dic
                                   "saliency_scores": [[2, 3, 4]]}) + "\n")
 
     database = {}
-    for i in range(n["youcook2"]):
+    for i in range(n["youcook2"] + (round(n["youcook2"] * 457 / 1333) if held_out else 0)):
         duration = round(rng.uniform(200, 400), 2)
-        database[f"yc{i:07d}"] = {"duration": duration, "subset": "training", "recipe_type": "101",
+        subset = "validation" if i >= n["youcook2"] else "training"
+        database[f"yc{i:07d}"] = {"duration": duration, "subset": subset, "recipe_type": "101",
                                   "annotations": [{"segment": s, "id": k, "sentence": sentence(rng).lower()}
                                                   for k, s in enumerate(spans(rng, duration, 8))]}
     (folder / "youcookii_annotations_trainval.json").write_text(json.dumps({"database": database}))
 
     database = {}
-    for i in range(n["coin"]):
+    for i in range(n["coin"] + (round(n["coin"] * 2797 / 9030) if held_out else 0)):
         duration = round(rng.uniform(90, 240), 2)
-        database[f"coin{i:07d}"] = {"recipe_type": 1, "class": "Task", "subset": "training", "duration": duration,
+        subset = "testing" if i >= n["coin"] else "training"
+        database[f"coin{i:07d}"] = {"recipe_type": 1, "class": "Task", "subset": subset, "duration": duration,
                                     "annotation": [{"id": str(k), "segment": s, "label": sentence(rng).lower()}
                                                    for k, s in enumerate(spans(rng, duration, 4))]}
     (folder / "COIN.json").write_text(json.dumps({"database": database}))
@@ -102,10 +109,11 @@ def write_sources(folder: Path, fraction: float, seed: int = 0) -> dict[str, dic
     }
 
 
-def write_mixture(folder: Path, fraction: float, reference: Path, seed: int = 0, **overrides: object) -> Path:
+def write_mixture(folder: Path, fraction: float, reference: Path, seed: int = 0, held_out: bool = False,
+                  **overrides: object) -> Path:
     """Synthetic sources under ``folder/annotations`` and a mixture config beside them whose quotas are
     the reference config's, scaled by ``fraction``; ``overrides`` replace top-level config keys."""
-    sources = write_sources(folder / "annotations", fraction, seed)
+    sources = write_sources(folder / "annotations", fraction, seed, held_out)
     config = dict(yaml.safe_load(reference.read_text()))
     config["name"] = f"synthetic-{fraction:g}"
     config["sources"] = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ import torch
 from datasets import load_dataset
 
 from streamo_data.core.align import State, frame_of
+from streamo_data.core.errors import MissingInput
 from streamo_data.runtime.runner import progress_bar
 from streamo_data.train.features import FeatureStore
+from streamo_data.video.backends import DecodeError
 
 STATE_INDEX = {State.SILENCE.value: 0, State.STANDBY.value: 1, State.RESPONSE.value: 2}
 STATE_NAMES = ("silence", "standby", "response")
@@ -50,19 +53,34 @@ def to_example(row: dict[str, Any], store: FeatureStore, buckets: int, max_frame
     )
 
 
+SKIP_MISSING = "video not found under --video-root"
+SKIP_UNREADABLE = "video unreadable (no frame decodes)"
+
+
 def load_examples(release_dir: Path, split: str, store: FeatureStore, buckets: int, max_frames: int,
-                  config: str = "all", cache_dir: str | None = None) -> list[Example]:
+                  config: str = "all", cache_dir: str | None = None,
+                  skipped: Counter[str] | None = None) -> list[Example]:
     """Rows of a release split, read with `datasets.load_dataset` as any user would; a split the release
-    does not have (a small release may hold no validation videos) gives no examples."""
+    does not have (a small release may hold no validation videos) gives no examples. A sample whose video
+    is missing or unreadable is left out and counted in ``skipped`` (a corpus is trained on with the videos
+    one has; `streamo videos` says which those are); without ``skipped`` it is an error."""
     try:
         dataset = load_dataset(str(release_dir), config, split=split, cache_dir=cache_dir)
     except ValueError as error:
         if "split" not in str(error).lower():
             raise
         return []
+    examples: list[Example] = []
     with progress_bar(transient=True) as progress:
-        return [to_example(row, store, buckets, max_frames)
-                for row in progress.track(dataset, description=f"features ({split})")]
+        for row in progress.track(dataset, description=f"features ({split})"):
+            try:
+                examples.append(to_example(row, store, buckets, max_frames))
+            except (MissingInput, DecodeError):
+                if skipped is None:
+                    raise
+                missing = not (store.video_root / row["video_path"]).exists()
+                skipped[f"{split}: {SKIP_MISSING if missing else SKIP_UNREADABLE}"] += 1
+    return examples
 
 
 def collate(examples: list[Example]) -> dict[str, torch.Tensor]:

@@ -69,6 +69,7 @@ class FeatureStore:
     def __init__(self, directory: Path, video_root: Path) -> None:
         self.directory, self.video_root = directory, video_root
         self.backends = available_backends()
+        self.unusable: dict[str, DecodeError] = {}  # a video that failed once is not decoded again per sample
 
     def get(self, video_id: str, video_path: str, fps: float) -> np.ndarray:
         cached = self.directory / f"{video_id}@{fps:g}.npy"
@@ -77,6 +78,12 @@ class FeatureStore:
         source = self.video_root / video_path
         if not source.exists():
             raise MissingInput(f"video {video_path} not found under {self.video_root} (pass --video-root)")
-        features = video_features(source, fps, self.backends).astype(np.float32)
+        if video_id in self.unusable:
+            raise self.unusable[video_id]
+        try:
+            features = video_features(source, fps, self.backends).astype(np.float32)
+        except DecodeError as error:
+            self.unusable[video_id] = error
+            raise
         write_atomic(cached, lambda tmp: np.save(tmp.open("wb"), features))
         return features

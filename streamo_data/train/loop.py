@@ -16,6 +16,7 @@ import math
 import pickle
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,12 +169,15 @@ def train(release_dir: Path, run_dir: Path, video_root: Path, config: TrainConfi
     write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(
         {**asdict(config), "release": str(release_dir), "video_root": str(video_root)}, sort_keys=False))
     store = FeatureStore(features_dir or run_dir / "features", video_root)
+    skipped: Counter[str] = Counter()
     train_set = load_examples(release_dir, "train", store, config.text_buckets, config.max_frames,
-                              config.dataset_config, cache_dir)
+                              config.dataset_config, cache_dir, skipped)
     valid_set = load_examples(release_dir, "validation", store, config.text_buckets, config.max_frames,
-                              config.dataset_config, cache_dir)
+                              config.dataset_config, cache_dir, skipped)
+    write_text_atomic(run_dir / "skipped.json", json.dumps(dict(skipped), indent=2))
     if not train_set:
-        raise UserError(f"{release_dir} has no training samples")
+        why = f" usable ({', '.join(f'{n} {reason}' for reason, n in skipped.items())})" if skipped else ""
+        raise UserError(f"{release_dir} has no training samples{why}: check --video-root (`streamo videos`)")
     split_alpha = alpha_from_counts(state_counts(train_set))
     loss = loss_fn(config, split_alpha)
 
@@ -219,7 +223,7 @@ def train(release_dir: Path, run_dir: Path, video_root: Path, config: TrainConfi
             write_text_atomic(metrics_path, "".join(json.dumps(m) + "\n" for m in history))
             save_checkpoint(checkpoint, model, optimizer, epoch, step, generator)
     plot_curves(history, run_dir / "curves.png")
-    return history[-1]
+    return {**history[-1], "skipped_samples": dict(skipped)}
 
 
 def _advance(progress: Progress, bar: Any, epoch: int, loss: float) -> None:

@@ -21,9 +21,9 @@ CHARADES_CSV = "id,length\nAAAAA,30.0\nBBBBB,20.0\n"
 
 
 def charades(tmp_path: Path, lines: str) -> tuple[list[Event], dict[str, int]]:
-    (tmp_path / "sta.txt").write_text(lines, encoding="utf-8")
+    (tmp_path / "charades_sta_train.txt").write_text(lines, encoding="utf-8")
     (tmp_path / "charades.csv").write_text(CHARADES_CSV, encoding="utf-8")
-    report = run_recipe(RECIPES["charades_sta"](), tmp_path / "sta.txt", tmp_path / "work",
+    report = run_recipe(RECIPES["charades_sta"](), tmp_path / "charades_sta_train.txt", tmp_path / "work",
                         videos=tmp_path / "charades.csv")
     events = [Event.model_validate({**r, "provenance": None}) for r in iter_rows(tmp_path / "work" / "events.parquet")]
     return events, dict(report.skipped)
@@ -51,9 +51,9 @@ def test_paraphrases_share_a_moment_and_distinct_moments_do_not(tmp_path: Path) 
 
 
 def test_sources_without_paraphrases_keep_one_moment_per_event(tmp_path: Path) -> None:
-    (tmp_path / "anet.json").write_text('{"v_x": {"duration": 50.0, "timestamps": [[0, 40], [5, 40]],'
+    (tmp_path / "train.json").write_text('{"v_x": {"duration": 50.0, "timestamps": [[0, 40], [5, 40]],'
                                         ' "sentences": ["A man runs.", "He keeps running."]}}', encoding="utf-8")
-    run_recipe(RECIPES["activitynet_captions"](), tmp_path / "anet.json", tmp_path / "work")
+    run_recipe(RECIPES["activitynet_captions"](), tmp_path / "train.json", tmp_path / "work")
     assert [r["moment"] for r in iter_rows(tmp_path / "work" / "events.parquet")] == [None, None]
 
 

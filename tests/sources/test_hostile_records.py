@@ -25,11 +25,14 @@ from streamo_data.sources.recipes.run import TOO_LONG
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipes"
 NESTED = "[" * 100_000 + "]" * 100_000
 LONG_INT = "9" * 5000
+# the training file's published name, for the sources whose file name is their split
+PUBLISHED = {"activitynet_captions": "train", "charades_sta": "charades_sta_train", "qvhighlights":
+             "highlight_train_release", "didemo": "train_data", "tacos": "train"}
 
 
 def recipe(tmp_path: Path, name: str, text: str, suffix: str, videos: str | None = None) -> Any:
     """``streamo recipe NAME`` on ``text`` written to a file; the CliRunner result."""
-    annotations = tmp_path / f"annotations{suffix}"
+    annotations = tmp_path / f"{PUBLISHED.get(name, 'annotations')}{suffix}"
     annotations.write_text(text)
     args = ["recipe", name, "--annotations", str(annotations), "--out", str(tmp_path / "out")]
     return CliRunner().invoke(app, args + (["--videos", str(FIXTURES / videos)] if videos else []))
@@ -121,7 +124,7 @@ def test_a_json_recipe_file_python_cannot_read_is_one_line_naming_it(tmp_path: P
     result = recipe(tmp_path, "activitynet_captions", text, ".json")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
-    assert "annotations.json" in result.output and reason in result.output
+    assert "train.json" in result.output and reason in result.output
     if "digits" in reason:
         assert "line 1 column 22" in result.output
 

@@ -114,7 +114,7 @@ def test_a_name_two_files_share_is_not_guessed(tmp_path: Path) -> None:
     videos.mkdir()
     for name in ("reencoded.mp4", "reencoded.webm"):
         shutil.copyfile(source, videos / name)
-    annotations = tmp_path / "one.json"
+    annotations = tmp_path / "train_data.json"
     annotations.write_text(json.dumps([{"video": "reencoded.3gp", "times": [[0, 0]], "description": "x"}]))
     with pytest.raises(UserError, match="unknown video"):  # its only line skipped: nothing is written
         run_recipe(RECIPES["didemo"](), annotations, tmp_path / "out", videos=videos)
@@ -128,7 +128,7 @@ def test_recipe_folder_catalogue_follows_symlinked_folders(tmp_path: Path) -> No
     videos = tmp_path / "videos"
     videos.mkdir()
     (videos / "disk2").symlink_to(elsewhere, target_is_directory=True)
-    annotations = tmp_path / "one.json"
+    annotations = tmp_path / "train_data.json"
     annotations.write_text(json.dumps([{"video": "camcorder.mts", "times": [[0, 0]], "description": "x"}]))
     report = run_recipe(RECIPES["didemo"](), annotations, tmp_path / "out", videos=videos)
     assert report.events == 1

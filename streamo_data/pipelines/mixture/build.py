@@ -41,7 +41,7 @@ class BuildSpec(BatchSpec):
     @classmethod
     def for_batch(cls, config: MixtureConfig, plan: Plan, batch: int, part: AnyPath) -> BuildSpec:
         low, high = plan.batches[batch]
-        base = BatchSpec.of(config, batch, low, high, plan.source_dirs, plan.stamp)
+        base = BatchSpec.of(config, batch, low, high, plan.source_dirs, plan.stamp, plan.excluded)
         return cls(**base.model_dump(), thresholds=plan.thresholds, part=str(part),
                    held_out=_held_in(plan.held_out, low, high))
 
@@ -89,6 +89,8 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     if unseen:
         rejects[f"events: {NEVER_SEEN}"] += unseen
     for video, events in batch:
+        if video.video_id in spec.excluded:  # a benchmark video: the plan counted what it would have given
+            continue
         split = "validation" if video.video_id in held_out else "train"
         for task, sources in spec.tasks.items():
             builder = BUILDERS[task]()

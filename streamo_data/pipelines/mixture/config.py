@@ -82,6 +82,10 @@ class SourceConfig(BaseModel):
     annotations: StoragePath | None = None
     videos: StoragePath | None = None
     path_template: str = "{key}.mp4"
+    # the recipe's official subsets to read (default: its training subsets; ["all"]: every one), and the
+    # subset of a file renamed from its published name
+    subset: list[str] | None = None
+    file_subset: str | None = None
     annotators: list[AnnotatorConfig] = Field(default_factory=list)
 
     @field_validator("recipe")
@@ -95,6 +99,15 @@ class SourceConfig(BaseModel):
     def _complete(self) -> SourceConfig:
         if (self.recipe is None) != (self.annotations is None):
             raise ValueError(f"source {self.name}: a recipe and its annotations file go together")
+        if self.recipe is None and (self.subset is not None or self.file_subset is not None):
+            raise ValueError(f"source {self.name}: subset and file_subset choose what a recipe reads; give a recipe")
+        if self.recipe is not None:
+            recipe = RECIPES[self.recipe]
+            names = [*(self.subset or []), *([self.file_subset] if self.file_subset else [])]
+            unknown = [n for n in names if n != "all" and n not in recipe.splits.known]
+            if unknown:
+                raise ValueError(f"source {self.name}: {self.recipe} has no subset {unknown[0]!r} (its subsets:"
+                                 f" {', '.join(recipe.splits.known)}, or all)")
         if self.recipe is None and self.videos is None:
             raise ValueError(f"source {self.name}: give a recipe and annotations, or a videos folder to ingest")
         names = [a.name for a in self.annotators]
@@ -158,6 +171,9 @@ class MixtureConfig(BaseModel):
     videos_per_batch: int = Field(default=1000, gt=0)
     sources: list[SourceConfig] = Field(min_length=1)
     tasks: dict[str, TaskQuota]
+    # benchmark annotation files (OVO-Bench, StreamingBench, ET-Bench, or a list of video ids): no video they
+    # use reaches any split (see streamo_data.pipelines.mixture.decontaminate)
+    decontaminate: list[StoragePath] = Field(default_factory=list)
 
     @field_validator("tasks")
     @classmethod
@@ -216,6 +232,8 @@ class MixtureConfig(BaseModel):
                         annotator[key] = expand_env(value, f"{where}: {key}")
                 if annotator.get("prompts"):
                     annotator["prompts"] = local(annotator["prompts"], f"{where}: prompts")
+        if isinstance(raw.get("decontaminate"), list):
+            raw["decontaminate"] = [local(value, "decontaminate") for value in raw["decontaminate"]]
         try:
             config = cls.model_validate(raw)
         except ValidationError as error:  # one line per problem, the field named, never the value
@@ -229,6 +247,10 @@ class MixtureConfig(BaseModel):
                                      + (" (variables as set in the environment)" if shown != str(file) else ""))
             if source.recipe is None and source.videos is not None and not source.videos.is_dir():
                 raise ValueError(f"source {source.name}: without a recipe, videos must be a folder to ingest")
+        for file in config.decontaminate:
+            if not file.exists():
+                written = as_written.get(str(file), str(file))
+                raise ValueError(f"decontaminate: {redacted(written if '${' in written else str(file))} does not exist")
         names = [s.name for s in config.sources]
         if len(set(names)) != len(names):
             raise ValueError("two sources share a name")

@@ -42,12 +42,14 @@ class BatchSpec(BaseModel):
     tasks: dict[str, list[str] | None]
     seed: int
     stamp: str | None = None
+    excluded: dict[str, list[str]] = {}  # the batch's benchmark videos (video id -> benchmarks): never used
 
     @classmethod
     def of(cls, config: MixtureConfig, batch: int, low: str, high: str, source_dirs: list[str],
-           stamp: str) -> BatchSpec:
+           stamp: str, excluded: dict[str, list[str]] | None = None) -> BatchSpec:
         return cls(batch=batch, low=low, high=high, source_dirs=source_dirs, seed=config.seed, stamp=stamp,
-                   tasks={task: quota.sources for task, quota in config.tasks.items()})
+                   tasks={task: quota.sources for task, quota in config.tasks.items()},
+                   excluded={v: names for v, names in (excluded or {}).items() if low <= v <= high})
 
 
 def candidate_hash(seed: int, key: str) -> int:
@@ -55,17 +57,26 @@ def candidate_hash(seed: int, key: str) -> int:
 
 
 def plan_item(item: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per task, the hash of every candidate of one batch and the rank hash of its video."""
+    """Per task, the hash of every candidate of one batch and the rank hash of its video; and per benchmark
+    and source, the candidates its videos would have given (they are not candidates)."""
     spec = BatchSpec.model_validate(item)
     found: dict[str, dict[str, list[int]]] = {}
+    removed: dict[str, Counter[str]] = defaultdict(Counter)
     for video, events in visible_batch(spec.source_dirs, spec.low, spec.high, spec.stamp)[0]:
+        if video.video_id in spec.excluded:
+            for task, sources in spec.tasks.items():
+                for candidate in BUILDERS[task]().candidates(video, allowed_events(events, sources)):
+                    for benchmark in spec.excluded[video.video_id]:
+                        removed[benchmark][candidate.source] += 1
+            continue
         rank = candidate_hash(spec.seed, video.video_id)
         for task, sources in spec.tasks.items():
             entry = found.setdefault(task, {"hashes": [], "videos": []})
             for candidate in BUILDERS[task]().candidates(video, allowed_events(events, sources)):
                 entry["hashes"].append(candidate_hash(spec.seed, candidate.key))
                 entry["videos"].append(rank)
-    return [{"batch": spec.batch, "tasks": found, "node": worker_node()}]
+    return [{"batch": spec.batch, "tasks": found, "node": worker_node(),
+             "removed": {benchmark: dict(counts) for benchmark, counts in removed.items()}}]
 
 
 @dataclass
@@ -79,6 +90,8 @@ class Plan:
     held_out: list[str]
     source_dirs: list[str]
     nodes: dict[str, int] = field(default_factory=dict)  # batches planned per Ray node
+    excluded: dict[str, list[str]] = field(default_factory=dict)  # benchmark videos: video id -> benchmarks
+    removed: dict[str, dict[str, int]] = field(default_factory=dict)  # benchmark -> source -> candidates
 
     def save(self, path: AnyPath) -> None:
         write_text_atomic(path, json.dumps(self.__dict__, indent=1))
@@ -97,20 +110,25 @@ def _all_video_ids(source_dirs: list[str]) -> list[str]:
     return sorted(ids)
 
 
-def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executor: Executor) -> Plan:
+def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executor: Executor,
+              excluded: dict[str, list[str]] | None = None) -> Plan:
     """Quotas by candidate hash, then the split over the videos that the chosen candidates come from,
     by the same rule as a work-dir release (:func:`streamo_data.corpus.split.validation_videos`): whole
     videos, each task with samples in both splits where it has two or more videos."""
     video_ids = _all_video_ids(source_dirs)
     step = config.videos_per_batch
     batches = [(video_ids[i], video_ids[min(i + step, len(video_ids)) - 1]) for i in range(0, len(video_ids), step)]
-    specs = [BatchSpec.of(config, k, low, high, source_dirs, stamp) for k, (low, high) in enumerate(batches)]
+    excluded = excluded or {}
+    specs = [BatchSpec.of(config, k, low, high, source_dirs, stamp, excluded) for k, (low, high) in enumerate(batches)]
     # 16 bytes a candidate (its hash and its video's), not Python ints
     hashes: dict[str, list[np.ndarray]] = defaultdict(list)
     videos: dict[str, list[np.ndarray]] = defaultdict(list)
     nodes: Counter[str] = Counter()
+    removed: dict[str, Counter[str]] = defaultdict(Counter)
     for result in run_stage(plan_item, [spec.model_dump(mode="json") for spec in specs], executor, "plan"):
         nodes[result["node"]] += 1
+        for benchmark, counts in result["removed"].items():
+            removed[benchmark].update(counts)
         for task, entry in result["tasks"].items():
             hashes[task].append(np.array(entry["hashes"], dtype=np.uint64))
             videos[task].append(np.array(entry["videos"], dtype=np.uint64))
@@ -131,4 +149,5 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
         chosen_videos[task] = {id_of_rank[int(r)] for r in ranks}
     held_out = validation_videos(chosen_videos, config.validation_fraction, config.seed)
     return Plan(stamp=stamp, batches=batches, thresholds=thresholds, candidates=candidates,
-                held_out=sorted(held_out), source_dirs=source_dirs, nodes=dict(nodes))
+                held_out=sorted(held_out), source_dirs=source_dirs, nodes=dict(nodes), excluded=excluded,
+                removed={benchmark: dict(sorted(counts.items())) for benchmark, counts in sorted(removed.items())})

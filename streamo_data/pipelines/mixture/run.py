@@ -16,16 +16,18 @@ from typing import Any
 import pyarrow as pa
 
 from streamo_data import __version__
-from streamo_data.core.schema import ReleaseManifest, stable_id
+from streamo_data.core.schema import Decontamination, ReleaseManifest, stable_id
 from streamo_data.pipelines.mixture.annotators import annotator_stamps, require_videos, run_annotators
 from streamo_data.pipelines.mixture.build import BuildSpec, PartSummary, build_item, by_task_and_split, part_path
 from streamo_data.pipelines.mixture.config import MixtureConfig
+from streamo_data.pipelines.mixture.decontaminate import DECONTAMINATION, Contamination, find_contaminated
+from streamo_data.pipelines.mixture.decontaminate import save as save_contamination
 from streamo_data.pipelines.mixture.plan import Plan, make_plan
 from streamo_data.pipelines.mixture.sources import run_sources
 from streamo_data.release.write import ShardWriter, publish
 from streamo_data.runtime.runner import Executor, run_stage
 from streamo_data.store.io import write_text_atomic
-from streamo_data.store.storage import AnyPath, location, make_dirs, remove_tree
+from streamo_data.store.storage import AnyPath, file_stamp, location, make_dirs, remove_tree
 from streamo_data.store.tables import read_table
 
 
@@ -78,13 +80,16 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
     annotations = run_annotators(config, work_dir, executor)
     source_dirs = [str(work_dir / "sources" / s.name) for s in config.sources]
     stamps = [json.loads((location(d) / "stamp.json").read_text()) for d in source_dirs]
-    stamp = stable_id(config.stamp_fields(), stamps, annotator_stamps(config, work_dir), __version__)
+    benchmarks = [file_stamp(path) for path in config.decontaminate]
+    stamp = stable_id(config.stamp_fields(), stamps, annotator_stamps(config, work_dir), benchmarks, __version__)
 
     plan_file, parts_dir = work_dir / "plan.json", work_dir / "parts"
     plan = Plan.load(plan_file) if plan_file.exists() else None
     if plan is None or plan.stamp != stamp:
         remove_tree(parts_dir)  # parts of another plan must never mix with this one
-        plan = make_plan(config, source_dirs, stamp, executor)
+        contamination = find_contaminated(config, source_dirs)
+        save_contamination(contamination, work_dir)
+        plan = make_plan(config, source_dirs, stamp, executor, contamination.videos)
         plan.save(plan_file)
     make_dirs(parts_dir)
     summaries, resumed = _summaries(config, plan, parts_dir, executor)
@@ -115,8 +120,14 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
             tasks_seen.add(task)
             total += group.num_rows
     shards = writer.finish()
+    contamination = Contamination.model_validate_json((work_dir / DECONTAMINATION).read_text())
+    decontaminated = [
+        Decontamination(benchmark=name, file=entry["file"], benchmark_videos=entry["benchmark_videos"],
+                        corpus_videos=entry["corpus_videos"], samples_removed=plan.removed.get(name, {}))
+        for name, entry in sorted(contamination.benchmarks.items())]
     manifest = ReleaseManifest(name=config.name, version=__version__, fps=config.fps, num_samples=total,
-                               tasks=sorted(tasks_seen), shards=shards, targets=config.targets, fingerprint=stamp)
+                               tasks=sorted(tasks_seen), shards=shards, targets=config.targets, fingerprint=stamp,
+                               decontamination=decontaminated)
     result = MixtureResult(manifest=manifest, sources=sources, candidates=plan.candidates, made=made,
                            rejects=rejects, duplicates=duplicates, resumed_batches=resumed,
                            annotators=annotations, nodes=nodes)
@@ -124,5 +135,6 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
     write_text_atomic(work_dir / "build_report.json", json.dumps({
         "candidates": plan.candidates, "made": result.made_by_task(), "rejects": dict(result.rejects),
         "duplicates": result.duplicates, "samples": total, "targets": config.targets,
-        "annotators": annotations, "nodes": {"plan": plan.nodes, "build": dict(result.nodes)}}, indent=2))
+        "annotators": annotations, "nodes": {"plan": plan.nodes, "build": dict(result.nodes)},
+        "decontamination": [entry.model_dump() for entry in decontaminated]}, indent=2))
     return result

@@ -49,7 +49,8 @@ def recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     if source.recipe is None or source.annotations is None:  # recipe-less sources are ingested, never sent here
         raise ValueError(f"source {source.name}: has no recipe and annotations to run (it is ingested instead)")
     report = run_recipe(RECIPES[source.recipe](), source.annotations, out, videos=source.videos,
-                        fps=spec.fps, path_template=source.path_template, source=source.name)
+                        fps=spec.fps, path_template=source.path_template, source=source.name,
+                        subsets=source.subset, file_subset=source.file_subset)
     manifest = source.videos.parent / INGEST_MANIFEST if source.videos is not None else None
     if manifest is not None and source.videos is not None and source.videos.suffix.lower() == ".parquet" \
             and manifest.exists() \
@@ -96,4 +97,4 @@ def run_sources(config: MixtureConfig, work_dir: AnyPath, executor: Executor) ->
 def source_stamp(source: SourceConfig, fps: float) -> dict[str, Any]:
     return {"recipe": source.recipe, "annotations": _file_stamp(source.annotations),
             "videos": _file_stamp(source.videos), "template": source.path_template, "fps": fps,
-            "version": __version__}
+            "subset": source.subset, "file_subset": source.file_subset, "version": __version__}

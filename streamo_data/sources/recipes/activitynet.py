@@ -12,6 +12,7 @@ from streamo_data.sources.recipes.base import (
     CLIP_TOLERANCE_S,
     RawEvent,
     RecipeReport,
+    Splits,
     each_record,
     number,
     optional_number,
@@ -25,6 +26,9 @@ class ActivityNetCaptions:
     kind: ClassVar[EventKind] = EventKind.CAPTION
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    # the published files: train.json, val_1.json, val_2.json (the test annotations were never released)
+    splits: ClassVar[Splits] = Splits(train=("train",), held_out=("val_1", "val_2"),
+                                      files=((r"val_?1", "val_1"), (r"val_?2", "val_2"), (r"train", "train")))
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

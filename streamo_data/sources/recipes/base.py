@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,36 @@ class RawEvent:
     answer: str | None = None
     where: str = ""
     provenance: Provenance | None = None  # e.g. the source dataset a released record names
+    subset: str | None = None  # the official subset the record names (COIN's "training"); None: the file's
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A source's official subsets, as its files name them. A recipe reads its training subsets unless told
+    otherwise, because validation and test videos are what benchmarks are built from: a corpus that trains
+    on them makes every score on those benchmarks a measure of memory.
+
+    A subset comes from the record (COIN, YouCook2, HACS carry ``subset``), else from the file's published
+    name (ActivityNet's ``val_1.json``, Charades-STA's ``charades_sta_test.txt``), else from the source
+    itself (``every_item``: a source that is training data only, like an instruction-tuning set)."""
+
+    train: tuple[str, ...]
+    held_out: tuple[str, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()  # (regular expression the file name matches, its subset), in order
+    every_item: str | None = None
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        return self.train + self.held_out
+
+    def of_file(self, name: str) -> str | None:
+        for pattern, subset in self.files:
+            if re.search(pattern, name):
+                return subset
+        return self.every_item
+
+
+TRAINING_ONLY = Splits(train=("train",), every_item="train")
 
 
 @dataclass
@@ -59,6 +90,7 @@ class RecipeReport:
     events: int = 0
     videos: int = 0
     clipped: int = 0
+    subsets: list[str] = field(default_factory=list)  # the subsets read ("all": every one)
     skipped: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
@@ -71,7 +103,8 @@ class RecipeReport:
             examples.append(f"{where} ({detail})" if detail else where)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"recipe": self.recipe, "read": self.read, "events": self.events, "videos": self.videos,
+        return {"recipe": self.recipe, "subsets": self.subsets, "read": self.read, "events": self.events,
+                "videos": self.videos,
                 "clipped_to_duration": self.clipped, "skipped": dict(self.skipped), "examples": self.examples}
 
 
@@ -80,6 +113,7 @@ class Recipe(Protocol):
     kind: ClassVar[EventKind]
     paraphrases: ClassVar[bool]  # the source describes one moment several times (see streamo_data.core.moments)
     end_tolerance_s: ClassVar[float]  # an end this far past the duration is clipped to it, not skipped
+    splits: ClassVar[Splits]  # the source's official subsets, and which are training data
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         """Items of the source file; a line it cannot use goes to ``report.skip`` with a reason."""

@@ -11,6 +11,7 @@ from streamo_data.sources.recipes.base import (
     CHARADES_END_TOLERANCE_S,
     RawEvent,
     RecipeReport,
+    Splits,
     each_record,
     number,
     numbered_lines,
@@ -25,6 +26,8 @@ class CharadesSTA:
     # Charades-STA ends run past the Charades CSV length by up to ~1.5 s (as Charades' own action
     # annotations do): clip them to the video instead of losing 6% of valid lines.
     end_tolerance_s: ClassVar[float] = CHARADES_END_TOLERANCE_S
+    splits: ClassVar[Splits] = Splits(train=("train",), held_out=("test",),
+                                      files=((r"train", "train"), (r"test", "test")))
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from each_record(numbered_lines(path), lambda where, line: self._event(where, line, report), report)

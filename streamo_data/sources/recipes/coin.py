@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from streamo_data.core.schema import EventKind
-from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport
+from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, Splits
 from streamo_data.sources.recipes.youcook2 import iter_database
 from streamo_data.store.storage import AnyPath
 
@@ -17,6 +17,7 @@ class COIN:
     kind: ClassVar[EventKind] = EventKind.STEP
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = Splits(train=("training",), held_out=("testing",))  # COIN.json's `subset`
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from iter_database(path, report, "annotation", "label", self.kind, self.name)

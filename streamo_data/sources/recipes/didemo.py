@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from streamo_data.core.errors import UserError
 from streamo_data.core.schema import EventKind
-from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, read_json
+from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, Splits, each_record, read_json
 from streamo_data.store.storage import AnyPath
 
 SEGMENT_S = 5.0
@@ -27,6 +27,8 @@ class DiDeMo:
     kind: ClassVar[EventKind] = EventKind.CAPTION
     paraphrases: ClassVar[bool] = True  # several descriptions per moment, one per annotator
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = Splits(train=("train",), held_out=("val", "test"),
+                                      files=((r"train", "train"), (r"val", "val"), (r"test", "test")))
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

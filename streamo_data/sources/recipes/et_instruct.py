@@ -22,8 +22,10 @@ from streamo_data.core.errors import UserError
 from streamo_data.core.schema import EventKind
 from streamo_data.sources.recipes.base import (
     CLIP_TOLERANCE_S,
+    TRAINING_ONLY,
     RawEvent,
     RecipeReport,
+    Splits,
     each_record,
     number,
     optional_number,
@@ -78,6 +80,7 @@ class ETInstruct:
     kind: ClassVar[EventKind] = EventKind.CAPTION
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = TRAINING_ONLY  # an instruction-tuning set: training data only
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

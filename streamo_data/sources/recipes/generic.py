@@ -23,8 +23,10 @@ from typing import Any, ClassVar
 from streamo_data.core.schema import EventKind
 from streamo_data.sources.recipes.base import (
     CLIP_TOLERANCE_S,
+    TRAINING_ONLY,
     RawEvent,
     RecipeReport,
+    Splits,
     each_record,
     json_lines,
     number,
@@ -41,6 +43,7 @@ class GenericEvents:
     kind: ClassVar[EventKind] = EventKind.CAPTION
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = TRAINING_ONLY  # a file of your own: hold out what you evaluate on yourself
 
     def _records(self, path: AnyPath, report: RecipeReport) -> Iterator[tuple[str, dict[str, Any]]]:
         if path.suffix.lower() == ".csv":

@@ -14,9 +14,11 @@ from streamo_data.core.errors import UserError
 from streamo_data.core.schema import EventKind
 from streamo_data.sources.recipes.base import (
     CLIP_TOLERANCE_S,
+    TRAINING_ONLY,
     WHOLE_VIDEO,
     RawEvent,
     RecipeReport,
+    Splits,
     each_record,
     read_json,
 )
@@ -41,6 +43,7 @@ class LLaVAVideoQA:
     kind: ClassVar[EventKind] = EventKind.QA
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = TRAINING_ONLY  # an instruction-tuning set: training data only
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

@@ -19,7 +19,16 @@ from typing import Any, ClassVar
 
 from streamo_data.core.errors import UserError
 from streamo_data.core.schema import EventKind
-from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, number, read_json
+from streamo_data.sources.recipes.base import (
+    CLIP_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    Splits,
+    each_record,
+    number,
+    read_json,
+    text_lines,
+)
 from streamo_data.store.storage import AnyPath
 
 PREFIX = "video-"
@@ -55,6 +64,20 @@ def times_file(captions: AnyPath) -> AnyPath:
     return times
 
 
+def split_lists(captions: AnyPath) -> dict[str, str]:
+    """Video id -> its official subset, from ``{train,val,test}_list.txt`` beside the captions file (one id a
+    line, with or without the ``video-`` prefix); empty when none is there."""
+    subsets: dict[str, str] = {}
+    for subset in ("train", "val", "test"):
+        listed = captions.with_name(f"{subset}_list.txt")
+        if listed.exists():
+            for line in text_lines(listed):
+                video = line.strip().removeprefix(PREFIX)
+                if video:
+                    subsets.setdefault(video, subset)
+    return subsets
+
+
 def _text(caption: Any) -> str:
     if isinstance(caption, str):
         return caption.strip()
@@ -68,16 +91,21 @@ class QuerYD:
     kind: ClassVar[EventKind] = EventKind.CAPTION
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    # the official split lists of the QuerYD benchmark (train_list.txt 9113, val_list.txt 1952, test_list.txt
+    # 1954 videos), read from beside the captions file; without them no video's split is known
+    splits: ClassVar[Splits] = Splits(train=("train",), held_out=("val", "test"))
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         times_path = times_file(path)
         captions, times = load_plain(path), load_plain(times_path)
         if not isinstance(captions, dict) or not isinstance(times, dict):
             raise UserError(f"{path}: QuerYD captions and times are mappings of video id to lists")
+        subsets = split_lists(path)
         records = ((f"{path.name}:{key}", (key, value)) for key, value in captions.items())
-        yield from each_record(records, lambda where, record: self._events(where, *record, times, report), report)
+        yield from each_record(records, lambda where, record: self._events(where, *record, times, subsets, report),
+                               report)
 
-    def _events(self, where: str, key: Any, video_captions: Any, times: dict[Any, Any],
+    def _events(self, where: str, key: Any, video_captions: Any, times: dict[Any, Any], subsets: dict[str, str],
                 report: RecipeReport) -> Iterator[RawEvent]:
         if key not in times:
             report.skip(where, "no timestamps for the video")
@@ -105,4 +133,4 @@ class QuerYD:
             if not text:
                 report.skip(here, "empty description")
                 continue
-            yield RawEvent(video, start, end, text, self.kind, where=here)
+            yield RawEvent(video, start, end, text, self.kind, where=here, subset=subsets.get(video))

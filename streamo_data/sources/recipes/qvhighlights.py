@@ -9,7 +9,15 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from streamo_data.core.schema import EventKind
-from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, json_lines, number
+from streamo_data.sources.recipes.base import (
+    CLIP_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    Splits,
+    each_record,
+    json_lines,
+    number,
+)
 from streamo_data.store.storage import AnyPath
 
 
@@ -18,6 +26,8 @@ class QVHighlights:
     kind: ClassVar[EventKind] = EventKind.HIGHLIGHT
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = Splits(train=("train",), held_out=("val", "test"),
+                                      files=((r"_train", "train"), (r"_val", "val"), (r"_test", "test")))
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from each_record(json_lines(path, report), lambda where, record: self._events(where, record, report),

@@ -4,6 +4,7 @@ videos.parquet and recipe_report.json written (merged into a work dir that holds
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -94,9 +95,41 @@ def check_item(item: RawEvent, catalogue: VideoCatalogue, recipe: Recipe, fps: f
     return event, record
 
 
+ALL_SUBSETS = "all"
+
+
+def chosen_subsets(recipe: Recipe, subsets: Sequence[str] | None) -> frozenset[str] | None:
+    """The subsets to read: the source's training data by default, every one for ``all`` (None: no filter).
+    A name the source does not publish is a UserError listing the ones it does."""
+    if subsets is None:
+        return frozenset(recipe.splits.train)
+    if ALL_SUBSETS in subsets:
+        return None
+    unknown = [name for name in subsets if name not in recipe.splits.known]
+    if unknown:
+        raise UserError(f"{recipe.name} has no subset {unknown[0]!r}; its subsets: "
+                        f"{', '.join(recipe.splits.known)} (training: {', '.join(recipe.splits.train)}), or all")
+    return frozenset(subsets)
+
+
+def subset_of(item: RawEvent, file_subset: str | None) -> str | None:
+    return item.subset if item.subset is not None else file_subset
+
+
+def left_out(recipe: Recipe, subset: str | None) -> str:
+    """The skip reason of an item outside the chosen subsets (one phrase per subset, so they count together)."""
+    if subset is None:
+        return (f"no official subset known (the record names none and the file name is none of {recipe.name}'s"
+                " published ones): give --file-subset, or --subset all")
+    if subset in recipe.splits.train:
+        return f"subset {subset}: not chosen (--subset)"
+    return f"subset {subset}: held out, not training data (--subset {subset} reads it)"
+
+
 def run_recipe(
     recipe: Recipe, annotations: AnyPath, out_dir: AnyPath, *, videos: AnyPath | None = None, fps: float = 1.0,
     path_template: str = "{key}.mp4", source: str | None = None, replace: bool = False,
+    subsets: Sequence[str] | None = None, file_subset: str | None = None,
 ) -> RecipeReport:
     """Parse, check and write ``events.parquet`` (sorted by video, in row groups), ``videos.parquet``,
     ``recipe_report.json`` into ``out_dir``. Events carry ``source`` (default: the recipe's name), so
@@ -104,9 +137,18 @@ def run_recipe(
 
     An ``out_dir`` that already holds work is merged into by source (see streamo_data.store.workdir), unless
     ``replace``. A file from which no event comes is a UserError, raised before anything is written: an
-    empty or wrong-format file, or a rerun that forgot ``videos``, must not empty the work directory."""
+    empty or wrong-format file, or a rerun that forgot ``videos``, must not empty the work directory.
+
+    Only the source's training subsets are read unless ``subsets`` says otherwise (``["all"]``: every one);
+    an item of another subset is a counted skip. ``file_subset`` names the subset of a file whose name is
+    not the one the source publishes (a renamed ``val_1.json``)."""
+    chosen = chosen_subsets(recipe, subsets)
+    if file_subset is not None and file_subset not in recipe.splits.known:
+        raise UserError(f"--file-subset {file_subset!r}: {recipe.name}'s subsets are {', '.join(recipe.splits.known)}")
+    of_file = file_subset or recipe.splits.of_file(annotations.name)
     catalogue = VideoCatalogue.load(videos, fps)
-    report = RecipeReport(recipe=source or recipe.name)
+    report = RecipeReport(recipe=source or recipe.name,
+                          subsets=sorted(chosen) if chosen is not None else [ALL_SUBSETS])
     video_rows: dict[str, dict[str, Any]] = {}
     batches: list[pa.RecordBatch] = []
     pending: list[dict[str, Any]] = []
@@ -115,6 +157,9 @@ def run_recipe(
 
     for item in recipe.parse(annotations, report):
         report.read += 1
+        if chosen is not None and (subset := subset_of(item, of_file)) not in chosen:
+            report.skip(item.where, left_out(recipe, subset))
+            continue
         try:
             checked = check_item(item, catalogue, recipe, fps, path_template, source or recipe.name, report)
         except UserError:

@@ -25,7 +25,14 @@ from streamo_data.core.errors import UserError
 from streamo_data.core.schema import EventKind, Provenance
 from streamo_data.formats.raw_records import RawInputError, open_raw_records
 from streamo_data.formats.render import parse_raw_time
-from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record
+from streamo_data.sources.recipes.base import (
+    CLIP_TOLERANCE_S,
+    TRAINING_ONLY,
+    RawEvent,
+    RecipeReport,
+    Splits,
+    each_record,
+)
 from streamo_data.store.storage import AnyPath
 
 FOLDER_KINDS: dict[str, EventKind] = {
@@ -80,6 +87,7 @@ class StreamoRelease:
     kind: ClassVar[EventKind] = EventKind.CAPTION  # per task folder, see FOLDER_KINDS
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = TRAINING_ONLY  # an instruction-tuning set: training data only
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         for folder, file in release_files(path):

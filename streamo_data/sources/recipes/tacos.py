@@ -11,7 +11,15 @@ from typing import Any, ClassVar
 
 from streamo_data.core.errors import UserError
 from streamo_data.core.schema import EventKind
-from streamo_data.sources.recipes.base import CLIP_TOLERANCE_S, RawEvent, RecipeReport, each_record, number, read_json
+from streamo_data.sources.recipes.base import (
+    CLIP_TOLERANCE_S,
+    RawEvent,
+    RecipeReport,
+    Splits,
+    each_record,
+    number,
+    read_json,
+)
 from streamo_data.store.storage import AnyPath
 
 
@@ -20,6 +28,8 @@ class TACoS:
     kind: ClassVar[EventKind] = EventKind.ACTION
     paraphrases: ClassVar[bool] = True
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    splits: ClassVar[Splits] = Splits(train=("train",), held_out=("val", "test"),
+                                      files=((r"train", "train"), (r"val", "val"), (r"test", "test")))
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         data = read_json(path)

@@ -12,6 +12,7 @@ from streamo_data.sources.recipes.base import (
     CLIP_TOLERANCE_S,
     RawEvent,
     RecipeReport,
+    Splits,
     each_record,
     number,
     optional_number,
@@ -38,6 +39,8 @@ def iter_database(path: AnyPath, report: RecipeReport, items_key: str, text_key:
         except (TypeError, ValueError):
             report.skip(where, "malformed duration")
             return
+        subset = entry.get("subset")
+        subset = str(subset) if subset is not None else None
         items = entry[items_key]
         if not isinstance(items, list):
             report.skip(where, f"malformed {items_key}: not a list")
@@ -59,7 +62,8 @@ def iter_database(path: AnyPath, report: RecipeReport, items_key: str, text_key:
             if not isinstance(text, str) or not text.strip():
                 report.skip(at, f"empty {text_key}")
                 continue
-            yield RawEvent(video_name(video_key), start, end, text, kind, duration_s=duration, where=at)
+            yield RawEvent(video_name(video_key), start, end, text, kind, duration_s=duration, where=at,
+                           subset=subset)
 
     records = ((f"{path.name}:{key}", (key, entry)) for key, entry in database.items())
     yield from each_record(records, lambda where, record: events(where, *record), report)
@@ -70,6 +74,8 @@ class YouCook2:
     kind: ClassVar[EventKind] = EventKind.STEP
     paraphrases: ClassVar[bool] = False
     end_tolerance_s: ClassVar[float] = CLIP_TOLERANCE_S
+    # `subset` of each video; the trainval file holds training and validation, the test file testing
+    splits: ClassVar[Splits] = Splits(train=("training",), held_out=("validation", "testing"))
 
     def parse(self, path: AnyPath, report: RecipeReport) -> Iterator[RawEvent]:
         yield from iter_database(path, report, "annotations", "sentence", self.kind, self.name)

@@ -1,0 +1,51 @@
+"""Which upstream video a name denotes, whatever folder or copy it was found under.
+
+A benchmark and a corpus name the same video differently: OVO-Bench says ``COIN/<youtube id>.mp4``, our
+COIN recipe ``<youtube id>``, ActivityNet files ``v_<youtube id>``, HACS saves ``v_<youtube id>.mp4``,
+QVHighlights cuts clips ``<youtube id>_<start>_<end>``, LLaVA-Video stores ``ytb_<youtube id>.mp4``. Paths
+differ between machines, so a video is identified by the upstream ids its name carries, per source:
+
+========================  ===================================  ==========================================
+source                    name as the files give it            identity keys
+========================  ===================================  ==========================================
+ActivityNet, HACS         ``v_<yt>`` (file ``v_<yt>.mp4``)     ``v_<yt>``, ``<yt>``
+COIN, YouCook2, QuerYD    ``<yt>`` (file ``<yt>.mp4``)         ``<yt>``
+QVHighlights              ``<yt>_<start>_<end>``               the clip name, and ``<yt>``
+Charades(-STA), STAR      ``<charades id>`` (``3MSZA``)        ``3MSZA``
+DiDeMo, TACoS, others     file stem                            the stem
+LLaVA-Video (YouTube)     ``ytb_<yt>``                         ``ytb_<yt>``, ``<yt>``
+========================  ===================================  ==========================================
+
+Two names denote one video when their key sets meet. Keys keep their case (YouTube and Charades ids are
+case-sensitive); folder names and extensions never count, so a copy elsewhere is still the same video.
+"""
+
+from __future__ import annotations
+
+import re
+
+# a QVHighlights clip: the YouTube id (11 characters of [A-Za-z0-9_-]) then the clip's start and end
+_CLIP = re.compile(r"^(?P<yt>[A-Za-z0-9_-]{11})_\d+(?:\.\d+)?_\d+(?:\.\d+)?$")
+_PREFIXES = ("v_", "ytb_")  # ActivityNet and HACS; LLaVA-Video's YouTube downloads
+_VIDEO_SUFFIX = re.compile(r"\.(?:mp4|mkv|webm|avi|mov|m4v|flv|mpg|mpeg|wmv|3gp|ts)$", re.IGNORECASE)
+
+
+def video_stem(name: str) -> str:
+    """The last path component without a video extension (``a/b/v_x.mp4`` -> ``v_x``; ``3MSZA`` stays)."""
+    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return _VIDEO_SUFFIX.sub("", base)
+
+
+def identity_keys(name: str) -> frozenset[str]:
+    """Every upstream id that ``name`` (a path, a file name or an id) carries; empty for an empty name."""
+    stem = video_stem(name.strip())
+    if not stem:
+        return frozenset()
+    keys = {stem}
+    for prefix in _PREFIXES:
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            keys.add(stem[len(prefix):])
+    clip = _CLIP.match(stem)
+    if clip:
+        keys.add(clip.group("yt"))
+    return frozenset(keys)
