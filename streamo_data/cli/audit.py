@@ -93,6 +93,8 @@ def audit_benchmarks(target: Path, benchmarks: list[Path]) -> list[dict[str, Any
     for report in reports:
         for table in overlap_tables(report):
             console.print(table)
+        for line in report["bad_files"]:
+            err.print(f"[red]bad file[/red] {escape(line)}", soft_wrap=True, highlight=False)
     return reports
 
 

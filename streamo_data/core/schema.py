@@ -375,13 +375,13 @@ class ShardInfo(_Model):
 
 class Decontamination(_Model):
     """What one benchmark file took out of a build: its videos found in the corpus (by source) and the
-    samples those videos would have given (by source)."""
+    candidate samples those videos offered every task (by source), of which the quotas would have taken some."""
 
     benchmark: str
     file: str
     benchmark_videos: int = Field(ge=0)
     corpus_videos: dict[str, int] = Field(default_factory=dict)
-    samples_removed: dict[str, int] = Field(default_factory=dict)
+    candidates_removed: dict[str, int] = Field(default_factory=dict)
 
 
 class ReleaseManifest(_Model):

@@ -27,7 +27,14 @@ from streamo_data.video.probe import opencv_metadata
 
 SHORT_TOLERANCE_S = 0.5  # a file this much shorter than the latest annotated time is still usable
 USABLE = "present"
-STATUSES = (USABLE, "missing", "zero-byte", "unreadable", "too short")
+TOO_SHORT = "too short"
+STATUSES = (USABLE, "missing", "zero-byte", "unreadable", TOO_SHORT)
+
+
+def covers(duration_s: float, latest_s: float) -> bool:
+    """Whether a video that really lasts ``duration_s`` holds annotations up to ``latest_s``: the one rule
+    for "too short", so this report's trainable share and the samples training leaves out agree."""
+    return duration_s + SHORT_TOLERANCE_S >= latest_s
 
 
 @dataclass
@@ -40,6 +47,18 @@ class NeededVideo:
     samples: Counter[str] = field(default_factory=Counter)  # task -> samples on this video
     status: str | None = None  # None: no video root checked
     detail: str = ""
+    found_duration_s: float | None = None  # what the file under the root lasts, when it opens
+    # (task, latest annotated time) of each sample: a too-short file still serves the samples it covers
+    sample_times: list[tuple[str, float]] = field(default_factory=list, repr=False)
+
+    def trainable_samples(self) -> Counter[str]:
+        """task -> samples on this video that can be trained on with the file found."""
+        if self.status == USABLE:
+            return Counter(self.samples)
+        if self.status == TOO_SHORT and self.found_duration_s is not None:
+            duration = self.found_duration_s
+            return Counter(task for task, latest in self.sample_times if covers(duration, latest))
+        return Counter()
 
 
 @dataclass
@@ -54,12 +73,13 @@ class VideoReport:
         return dict(sorted(counts.items()))
 
     def trainable(self) -> dict[str, tuple[int, int]]:
-        """task -> (samples whose video is usable, samples)."""
+        """task -> (samples whose video is usable and lasts to their latest annotated time, samples)."""
         result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for video in self.videos:
+            usable = video.trainable_samples()
             for task, count in video.samples.items():
                 result[task][1] += count
-                result[task][0] += count if video.status == USABLE else 0
+                result[task][0] += usable[task]
         return {task: (usable, total) for task, (usable, total) in sorted(result.items())}
 
     def unusable(self) -> list[NeededVideo]:
@@ -68,7 +88,8 @@ class VideoReport:
     def as_dict(self) -> dict[str, Any]:
         return {"video_root": self.video_root, "by_source": {s: dict(c) for s, c in self.by_source().items()},
                 "trainable": {t: {"usable": u, "samples": n} for t, (u, n) in self.trainable().items()},
-                "videos": [{**asdict(v), "samples": dict(v.samples)} for v in self.videos]}
+                "videos": [{**{k: value for k, value in asdict(v).items() if k != "sample_times"},
+                            "samples": dict(v.samples)} for v in self.videos]}
 
 
 def latest_time(questions: list[dict[str, Any]], responses: list[dict[str, Any]]) -> float:
@@ -88,9 +109,29 @@ def needed_videos(release: AnyPath) -> list[NeededVideo]:
             if video is None:
                 video = videos[key] = NeededVideo(row["source"], row["video_path"], video_stem(row["video_path"]),
                                                   row["duration_s"], 0.0)
-            video.latest_time_s = max(video.latest_time_s, latest_time(row["questions"], row["responses"]))
+            latest = latest_time(row["questions"], row["responses"])
+            video.latest_time_s = max(video.latest_time_s, latest)
             video.samples[row["task"]] += 1
+            video.sample_times.append((row["task"], latest))
     return sorted(videos.values(), key=lambda v: (v.source, v.path))
+
+
+def needed_by_sources(source_dirs: list[AnyPath]) -> list[NeededVideo]:
+    """Before a build: every video of a mixture's sources (their recipes' ``videos.parquet``), with the latest
+    time an event of it annotates; samples are not made yet, so each video counts its events (as task
+    ``events``)."""
+    videos: list[NeededVideo] = []
+    for folder in source_dirs:
+        ends: dict[str, list[float]] = defaultdict(list)
+        for row in read_table(folder / "events.parquet", columns=["video_id", "end_s"]).to_pylist():
+            ends[row["video_id"]].append(row["end_s"])
+        for row in read_table(folder / "videos.parquet", columns=["video_id", "path", "duration_s"]).to_pylist():
+            if row["video_id"] in ends:
+                times = ends[row["video_id"]]
+                videos.append(NeededVideo(folder.name, row["path"], video_stem(row["path"]), row["duration_s"] or 0.0,
+                                          max(times), Counter({"events": len(times)}),
+                                          sample_times=[("events", end) for end in times]))
+    return sorted(videos, key=lambda v: (v.source, v.path))
 
 
 def check_video(video: NeededVideo, root: Path) -> None:
@@ -110,16 +151,19 @@ def check_video(video: NeededVideo, root: Path) -> None:
     if frames <= 0 or fps <= 0:
         video.status, video.detail = "unreadable", f"{frames} frames at {fps:g} fps"
         return
-    duration = frames / fps
-    if duration + SHORT_TOLERANCE_S < video.latest_time_s:
-        video.status = "too short"
+    duration = video.found_duration_s = frames / fps
+    if not covers(duration, video.latest_time_s):
+        video.status = TOO_SHORT
         video.detail = f"{duration:.1f} s, annotated up to {video.latest_time_s:.1f} s"
         return
     video.status = USABLE
 
 
 def check_release_videos(release: AnyPath, video_root: Path | None, threads: int = 8) -> VideoReport:
-    videos = needed_videos(release)
+    return check_videos(needed_videos(release), video_root, threads)
+
+
+def check_videos(videos: list[NeededVideo], video_root: Path | None, threads: int = 8) -> VideoReport:
     if video_root is not None:
         with ThreadPoolExecutor(max_workers=threads) as pool:  # OpenCV releases the GIL while it opens a file
             list(pool.map(lambda video: check_video(video, video_root), videos))

@@ -115,9 +115,9 @@ def splits_section(manifest: ReleaseManifest) -> str:
         return text + " No benchmark file was given to decontaminate against.\n"
     rows = "".join(
         f"| {entry.benchmark} | {entry.file} | {entry.benchmark_videos} | {_by_source(entry.corpus_videos)} | "
-        f"{_by_source(entry.samples_removed)} |\n" for entry in manifest.decontamination)
+        f"{_by_source(entry.candidates_removed)} |\n" for entry in manifest.decontamination)
     return (text + " Every video of these benchmarks was removed from every split (matched by upstream id):\n\n"
-            "| benchmark | file | its videos | corpus videos removed | samples removed |\n|---|---|---|---|---|\n"
+            "| benchmark | file | its videos | corpus videos removed | candidate samples removed |\n|---|---|---|---|---|\n"
             + rows)
 
 

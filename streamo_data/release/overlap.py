@@ -16,7 +16,7 @@ from typing import Any
 
 from streamo_data.core.video_identity import identity_keys, video_stem
 from streamo_data.corpus.benchmarks import BenchmarkFile
-from streamo_data.formats.raw_records import open_raw_records
+from streamo_data.formats.raw_records import RawInputError, open_raw_records
 from streamo_data.reference.rules import reference_video_path
 from streamo_data.sources.recipes.streamo_release import release_files
 from streamo_data.store.manifest import MANIFEST, read_manifest
@@ -44,6 +44,7 @@ class Overlap:
     samples: int = 0  # of the corpus, all checked
     by_source: dict[tuple[str, str], SourceOverlap] = field(default_factory=lambda: defaultdict(SourceOverlap))
     by_task: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # task -> benchmark videos
+    bad_files: list[str] = field(default_factory=list)  # of a released-layout corpus: unreadable, with why
 
     @property
     def train_samples(self) -> int:
@@ -53,6 +54,7 @@ class Overlap:
         return {
             "benchmark": self.benchmark, "file": self.file, "benchmark_videos": self.benchmark_videos,
             "corpus_samples": self.samples, "train_samples_overlapping": self.train_samples,
+            "bad_files": self.bad_files,
             "by_benchmark_task": {task: {"videos": len(names), "ids": sorted(names)}
                                   for task, names in sorted(self.by_task.items())},
             "by_corpus_source": [{"source": source, "split": split, "videos": len(entry.videos),
@@ -61,9 +63,10 @@ class Overlap:
         }
 
 
-def corpus_rows(target: AnyPath) -> Iterator[tuple[str, str, str]]:
+def corpus_rows(target: AnyPath, bad_files: list[str]) -> Iterator[tuple[str, str, str]]:
     """(source, split, video path or name) of every sample: our release by its manifest, else the released
-    raw layout (task folders of JSON record lists)."""
+    raw layout (task folders of JSON record lists), where a file that cannot be read (or breaks off half
+    way) goes to ``bad_files`` with its reason and the rest is still checked, as `streamo audit` does."""
     if (target / MANIFEST).exists():
         for shard in read_manifest(target).shards:
             table = read_table(target / shard.path, columns=["source", "video_path"])
@@ -71,16 +74,19 @@ def corpus_rows(target: AnyPath) -> Iterator[tuple[str, str, str]]:
                 yield source, shard.split, path
         return
     for _, file in release_files(target):
-        for record in open_raw_records(file).records:
-            if isinstance(record, dict):
-                name = reference_video_path(record) or record.get("video_name") or ""
-                yield str(record.get("source") or "unknown"), "train", str(name)
+        try:
+            for record in open_raw_records(file).records:
+                if isinstance(record, dict):
+                    name = reference_video_path(record) or record.get("video_name") or ""
+                    yield str(record.get("source") or "unknown"), "train", str(name)
+        except RawInputError as error:
+            bad_files.append(str(error))
 
 
 def find_overlap(target: AnyPath, benchmark: BenchmarkFile) -> Overlap:
     index = benchmark.key_index()
     overlap = Overlap(benchmark=benchmark.benchmark, file=str(benchmark.path), benchmark_videos=len(benchmark.videos))
-    for source, split, name in corpus_rows(target):
+    for source, split, name in corpus_rows(target, overlap.bad_files):
         overlap.samples += 1
         matches = [video for key in identity_keys(name) for video in index.get(key, ())]
         if not matches:

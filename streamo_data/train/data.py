@@ -13,7 +13,8 @@ import torch
 from datasets import load_dataset
 
 from streamo_data.core.align import State, frame_of
-from streamo_data.core.errors import MissingInput
+from streamo_data.core.errors import MissingInput, UserError
+from streamo_data.exports.video_check import covers, latest_time
 from streamo_data.runtime.runner import progress_bar
 from streamo_data.train.features import FeatureStore
 from streamo_data.video.backends import DecodeError
@@ -39,8 +40,18 @@ class Example:
     row: dict[str, Any]
 
 
+class ShortVideo(UserError):
+    """The file under the video root ends before the sample's latest annotated time (what `streamo videos`
+    calls too short, by the same rule): padding it would label repeated last frames with answers they
+    never show."""
+
+
 def to_example(row: dict[str, Any], store: FeatureStore, buckets: int, max_frames: int) -> Example:
     features = store.get(row["video_id"], row["video_path"], row["fps"])
+    lasts, latest = len(features) / row["fps"], latest_time(row["questions"], row["responses"])
+    if not covers(lasts, latest):
+        raise ShortVideo(f"video {row['video_path']}: {lasts:.1f} s under {store.video_root}, but sample"
+                         f" {row['sample_id']} annotates up to {latest:.1f} s")
     frames = min(row["num_frames"], max_frames)
     if len(features) < frames:  # a file shorter than its row says: pad with its last frame
         features = np.concatenate([features, np.repeat(features[-1:], frames - len(features), 0)])
@@ -55,6 +66,7 @@ def to_example(row: dict[str, Any], store: FeatureStore, buckets: int, max_frame
 
 SKIP_MISSING = "video not found under --video-root"
 SKIP_UNREADABLE = "video unreadable (no frame decodes)"
+SKIP_SHORT = "video shorter than the sample's latest annotated time"
 
 
 def load_examples(release_dir: Path, split: str, store: FeatureStore, buckets: int, max_frames: int,
@@ -62,8 +74,9 @@ def load_examples(release_dir: Path, split: str, store: FeatureStore, buckets: i
                   skipped: Counter[str] | None = None) -> list[Example]:
     """Rows of a release split, read with `datasets.load_dataset` as any user would; a split the release
     does not have (a small release may hold no validation videos) gives no examples. A sample whose video
-    is missing or unreadable is left out and counted in ``skipped`` (a corpus is trained on with the videos
-    one has; `streamo videos` says which those are); without ``skipped`` it is an error."""
+    is missing, unreadable or ends before the sample's latest annotated time is left out and counted in
+    ``skipped`` (a corpus is trained on with the videos one has; `streamo videos` says which those are);
+    without ``skipped`` it is an error."""
     try:
         dataset = load_dataset(str(release_dir), config, split=split, cache_dir=cache_dir)
     except ValueError as error:
@@ -75,6 +88,10 @@ def load_examples(release_dir: Path, split: str, store: FeatureStore, buckets: i
         for row in progress.track(dataset, description=f"features ({split})"):
             try:
                 examples.append(to_example(row, store, buckets, max_frames))
+            except ShortVideo:
+                if skipped is None:
+                    raise
+                skipped[f"{split}: {SKIP_SHORT}"] += 1
             except (MissingInput, DecodeError):
                 if skipped is None:
                     raise

@@ -88,3 +88,18 @@ def test_training_leaves_out_and_counts_samples_on_unusable_videos(sample_videos
     assert skipped[f"train: {SKIP_MISSING}"] == missing
     assert skipped[f"train: {SKIP_UNREADABLE}"] == lost - missing
     assert len(examples) == sum(sum(v.samples.values()) for v in report.videos) - lost
+
+
+def test_a_mixture_config_lists_its_sources_videos_before_any_build(tmp_path: Path) -> None:
+    from streamo_data.sources.sample_sources import write_mixture
+
+    root = Path(__file__).resolve().parents[2]
+    config = write_mixture(tmp_path / "data", 0.0005, root / "pipelines" / "public_annotations.yaml")
+    listed = tmp_path / "to_fetch.jsonl"
+    result = CliRunner().invoke(app, ["videos", str(config), "--work", str(tmp_path / "work"), "--missing",
+                                      str(listed)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in listed.read_text().splitlines()]
+    assert {row["source"] for row in rows} == {"activitynet", "charades", "qvhighlights", "youcook2", "coin",
+                                                "didemo"}
+    assert not (tmp_path / "work" / "plan.json").exists()  # the recipes ran; nothing was built

@@ -87,7 +87,7 @@ def test_decontaminate_removes_every_benchmark_video_and_audit_finds_them(held_o
     assert not set().union(*clean.values()) & set(planted)
     [entry] = result.manifest.decontamination
     assert sum(entry.corpus_videos.values()) == len(planted)
-    assert sum(entry.samples_removed.values()) > 0
+    assert sum(entry.candidates_removed.values()) > 0
     assert "Splits and contamination" in (tmp_path / "clean" / "README.md").read_text()
     report_file = json.loads((tmp_path / "work" / "build_report.json").read_text())
     assert report_file["decontamination"][0]["corpus_videos"] == entry.corpus_videos

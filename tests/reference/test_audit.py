@@ -127,3 +127,20 @@ def test_a_folder_outside_the_layout_is_one_line_and_exit_2(tmp_path: Path) -> N
     for args in (["--json", str(tmp_path)], ["--video-root", str(tmp_path / "nowhere")]):
         result = CliRunner().invoke(app, ["audit", str(copy), *args])
         assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_benchmark_overlap_of_a_released_layout_corpus(tmp_path: Path) -> None:
+    """The released layout has no splits (all of it trains): an overlap is found by id, and a file that
+    cannot be read is one line while the others are still checked."""
+    benchmark = tmp_path / "bench_ids.txt"
+    benchmark.write_text("COIN/a.mp4\n")
+    result = CliRunner().invoke(app, ["audit", str(FIXTURE), "--benchmark", str(benchmark), "--json",
+                                      str(tmp_path / "overlap.json")], env={"COLUMNS": "250"})
+    assert result.exit_code == 1, result.output
+    [report] = json.loads((tmp_path / "overlap.json").read_text())
+    coin = [entry for entry in report["by_corpus_source"] if entry["source"] == "coin"]
+    assert coin and coin[0]["split"] == "train" and coin[0]["ids"] == ["a"]
+    assert report["bad_files"]  # the latin-1 and the broken-off files, each named
+    clean = tmp_path / "other_ids.txt"
+    clean.write_text("not_in_the_corpus\n")
+    assert CliRunner().invoke(app, ["audit", str(FIXTURE), "--benchmark", str(clean)]).exit_code == 0

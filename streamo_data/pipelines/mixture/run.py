@@ -123,7 +123,7 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
     contamination = Contamination.model_validate_json((work_dir / DECONTAMINATION).read_text())
     decontaminated = [
         Decontamination(benchmark=name, file=entry["file"], benchmark_videos=entry["benchmark_videos"],
-                        corpus_videos=entry["corpus_videos"], samples_removed=plan.removed.get(name, {}))
+                        corpus_videos=entry["corpus_videos"], candidates_removed=plan.removed.get(name, {}))
         for name, entry in sorted(contamination.benchmarks.items())]
     manifest = ReleaseManifest(name=config.name, version=__version__, fps=config.fps, num_samples=total,
                                tasks=sorted(tasks_seen), shards=shards, targets=config.targets, fingerprint=stamp,
