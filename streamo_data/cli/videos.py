@@ -38,7 +38,8 @@ def videos(
 ) -> None:
     """Per source, the videos the release's samples use (upstream id, expected duration, latest annotated
     time); with --video-root, which are present, missing, zero-byte, unreadable or too short, and the share of
-    each task's samples that can be trained on. Exit 0 whatever is missing: it is a report."""
+    each task's samples that can be trained on (by the rule `streamo train` skips with). Exit 0 whatever is
+    missing: it is a report; bad input (no such release or folder, an output that exists) exits 2."""
     from streamo_data.exports.video_check import STATUSES, check_videos, missing_list, needed_videos
     from streamo_data.store.io import write_text_atomic
 

@@ -117,8 +117,8 @@ def splits_section(manifest: ReleaseManifest) -> str:
         f"| {entry.benchmark} | {entry.file} | {entry.benchmark_videos} | {_by_source(entry.corpus_videos)} | "
         f"{_by_source(entry.candidates_removed)} |\n" for entry in manifest.decontamination)
     return (text + " Every video of these benchmarks was removed from every split (matched by upstream id):\n\n"
-            "| benchmark | file | its videos | corpus videos removed | candidate samples removed |\n|---|---|---|---|---|\n"
-            + rows)
+            "| benchmark | file | its videos | corpus videos removed | candidate samples removed |\n"
+            "|---|---|---|---|---|\n" + rows)
 
 
 def _by_source(counts: dict[str, int]) -> str:
