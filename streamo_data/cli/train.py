@@ -29,10 +29,31 @@ def train(
     seed: int | None = None,
     features_dir: Annotated[Path | None, typer.Option(help="Cache of per-frame features (default: RUN/features).")]
     = None,
+    model: Annotated[str, typer.Option(help="baseline (the CPU baseline), or a Qwen2.5-VL / Qwen2-VL model folder"
+                                       " to fine-tune in the reference's conversation layout.")] = "baseline",
+    grad_accum: Annotated[int, typer.Option(help="With --model DIR: batches per optimiser step.")] = 1,
+    frame_side: Annotated[int, typer.Option(help="With --model DIR: frames resized to this side, in pixels.")] = 448,
+    max_frames: Annotated[int, typer.Option(help="With --model DIR: a sample's first frames kept.")] = 64,
+    bf16: Annotated[bool, typer.Option(help="With --model DIR: bfloat16 autocast (hardware that has it).")] = False,
 ) -> None:
-    """Train the baseline with the focal state loss; rerun the same command to resume."""
+    """Train the baseline (or fine-tune a VLM) with the focal state loss; rerun the same command to resume."""
     from streamo_data.train.loop import TrainConfig
     from streamo_data.train.loop import train as run_training
+
+    if model != "baseline":
+        from streamo_data.train.vlm.loop import VLMConfig, train_vlm
+
+        base = VLMConfig()
+        vlm = VLMConfig(epochs=epochs or base.epochs, batch_size=batch_size or base.batch_size, lr=lr or base.lr,
+                        gamma=base.gamma if gamma is None else gamma, alpha=alpha or base.alpha,
+                        seed=base.seed if seed is None else seed, grad_accum=grad_accum, frame_side=frame_side,
+                        max_frames=max_frames, bf16=bf16)
+        result = train_vlm(release_dir, out, video_root, Path(model), vlm, features_dir)
+        for reason, count in result["skipped_samples"].items():
+            err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}")
+        console.print(f"epoch {result['epoch']}: train loss {result['train_loss']:.4f} over {result['samples']}"
+                      f" samples, step {result['step']}; run in {out}")
+        return
 
     options = TrainConfig.load(config, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, alpha=alpha,
                                gamma=gamma, seed=seed)
@@ -68,3 +89,21 @@ def evaluate(
                   f" {timing['median_abs_frames']:.1f}, within 1 frame {timing['within_1_frame']:.1%} of true responses"
                   f" and {timing['precision_within_1']:.1%} of predicted ones (F1 {timing['f1_within_1']:.3f}),"
                   f" missed {timing['missed']} of {timing['responses']}, false alarms {timing['false_alarms']}")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run of `streamo train --model`, or a"
+                                        " model folder.")],
+    video: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The video to stream.")],
+    question: Annotated[str | None, typer.Option(help="Asked on the first frame.")] = None,
+    fps: float = 1.0,
+    frame_side: Annotated[int, typer.Option(help="Frames resized to this side, as in training.")] = 448,
+) -> None:
+    """Stream a video through a fine-tuned VLM: one state per frame, and the answer where it responds."""
+    from streamo_data.cli.common import positive
+    from streamo_data.train.vlm.predict import predict_video
+
+    positive("--fps", fps)
+    for reply in predict_video(run, video, fps, frame_side, question):
+        console.print(f"frame {reply.frame}: {reply.state}" + (f" {reply.text}" if reply.text else ""), highlight=False)

@@ -1,0 +1,113 @@
+"""Fine-tuning a real VLM architecture: a tiny random Qwen2.5-VL built here (no download), on a real release
+with real videos. Labels cover exactly the assistant's tokens, one image per frame turn, the state tokens are
+single tokens, a few steps lower the loss on a fixed batch, and a resumed run ends where an uninterrupted one does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from streamo_data.cli import app
+from streamo_data.release.read import iter_release_samples
+from streamo_data.release.write import write_release
+from streamo_data.store.workdir import SAMPLES
+from streamo_data.train.vlm.chat import IGNORE
+from streamo_data.train.vlm.frames import FrameCache
+from streamo_data.train.vlm.loop import VLMConfig, batch_loss, collate, load_model, sample_inputs, train_vlm
+from streamo_data.train.vlm.tiny import IM_END, IMAGE_PAD, VISION_START, build_tiny_qwen
+from tests.conftest import built_work_dir
+
+SMALL = {"frame_side": 56, "max_frames": 6}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny_qwen"))
+
+
+@pytest.fixture(scope="module")
+def release(sample_videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("vlm_release")
+    work = built_work_dir(sample_videos, root / "work", ["temporal_grounding", "dense_captioning"])
+    write_release(work / SAMPLES, root / "release", validation_fraction=0.0)
+    return root / "release"
+
+
+def test_labels_cover_exactly_the_assistant_turns_and_each_frame_is_one_image(
+        tiny: Path, release: Path, sample_videos: Path, tmp_path: Path) -> None:
+    loaded = load_model(tiny)
+    assert all(isinstance(i, int) for i in loaded.state_ids) and len(set(loaded.state_ids)) == 3
+    sample = next(iter_release_samples(release, "train"))
+    frames = FrameCache(tmp_path, sample_videos, 56).get(sample.video_id, sample.video_path, sample.fps)
+    item = sample_inputs(sample, frames, loaded, max_frames=6)
+    count = min(6, sample.num_frames)
+    tokenizer = loaded.tokenizer
+    ids, labels = item["input_ids"], item["labels"]
+    assert ids.count(tokenizer.convert_tokens_to_ids(VISION_START)) == count == len(item["image_grid_thw"])
+    image_tokens = int((item["image_grid_thw"].prod(-1) // 4).sum())
+    assert ids.count(tokenizer.convert_tokens_to_ids(IMAGE_PAD)) == image_tokens
+    labelled = tokenizer.decode([t for t in labels if t != IGNORE])
+    from streamo_data.formats.render import render_sample
+
+    assistant = [m["content"] for m in render_sample(sample)["messages"][1:1 + 2 * count] if m["role"] == "assistant"]
+    assert labelled == "".join(content + IM_END for content in assistant)
+    assert sum(1 for t in labels if t in loaded.state_ids) == count  # one state token a frame, each one token
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(tiny: Path, release: Path, sample_videos: Path,
+                                                     tmp_path: Path) -> None:
+    loaded = load_model(tiny)
+    cache = FrameCache(tmp_path, sample_videos, 56)
+    samples = list(iter_release_samples(release, "train"))[:2]
+    batch = collate([sample_inputs(s, cache.get(s.video_id, s.video_path, s.fps), loaded, 6) for s in samples],
+                    loaded.tokenizer.pad_token_id)
+    config = VLMConfig(**SMALL)
+    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=3e-3)
+    first = float(batch_loss(loaded.model, batch, loaded.state_ids, config))
+    for _ in range(8):
+        optimizer.zero_grad()
+        batch_loss(loaded.model, batch, loaded.state_ids, config).backward()
+        optimizer.step()
+    assert float(batch_loss(loaded.model, batch, loaded.state_ids, config)) < first * 0.8
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tiny: Path, release: Path, sample_videos: Path,
+                                                           tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    whole = train_vlm(release, tmp_path / "whole", sample_videos, tiny,
+                      VLMConfig(epochs=2, batch_size=2, grad_accum=2, **SMALL), frames)
+    train_vlm(release, tmp_path / "cut", sample_videos, tiny, VLMConfig(epochs=1, batch_size=2, grad_accum=2, **SMALL),
+              frames)
+    resumed = train_vlm(release, tmp_path / "cut", sample_videos, tiny,
+                        VLMConfig(epochs=2, batch_size=2, grad_accum=2, **SMALL), frames)
+    assert resumed["train_loss"] == whole["train_loss"] and resumed["step"] == whole["step"]
+    a = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_the_train_command_takes_a_model_folder(tiny: Path, release: Path, sample_videos: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", str(release), "--out", str(tmp_path / "run"), "--video-root",
+                                      str(sample_videos), "--model", str(tiny), "--epochs", "1", "--frame-side", "56",
+                                      "--max-frames", "4"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "metrics.jsonl").exists() and "train loss" in result.output
+    wrong = CliRunner().invoke(app, ["train", str(release), "--out", str(tmp_path / "x"), "--video-root",
+                                     str(sample_videos), "--model", str(tmp_path)])
+    assert wrong.exit_code == 2 and "not a model folder" in wrong.output
+
+
+def test_streaming_inference_gives_one_state_per_frame_of_a_20_frame_video(tiny: Path, tmp_path: Path) -> None:
+    from streamo_data.core.align import State
+    from tests.conftest import write_video
+
+    video = write_video(tmp_path / "twenty.mp4", 100, 5.0)  # 20 s: 20 frames at 1 fps
+    result = CliRunner().invoke(app, ["predict", str(tiny), "--video", str(video), "--question", "What opens?",
+                                      "--frame-side", "56"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("frame ")]
+    assert [line.split(":")[0] for line in lines] == [f"frame {k}" for k in range(20)]
+    assert all(line.split(": ")[1].split()[0] in {s.value for s in State} for line in lines)
