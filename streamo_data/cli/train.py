@@ -35,6 +35,8 @@ def train(
     frame_side: Annotated[int, typer.Option(help="With --model DIR: frames resized to this side, in pixels.")] = 448,
     max_frames: Annotated[int, typer.Option(help="With --model DIR: a sample's first frames kept.")] = 64,
     bf16: Annotated[bool, typer.Option(help="With --model DIR: bfloat16 autocast (hardware that has it).")] = False,
+    lora_rank: Annotated[int, typer.Option(help="With --model DIR: 0 trains every weight; else LoRA of this rank.")]
+    = 0,
 ) -> None:
     """Train the baseline (or fine-tune a VLM) with the focal state loss; rerun the same command to resume."""
     from streamo_data.train.loop import TrainConfig
@@ -47,7 +49,7 @@ def train(
         vlm = VLMConfig(epochs=epochs or base.epochs, batch_size=batch_size or base.batch_size, lr=lr or base.lr,
                         gamma=base.gamma if gamma is None else gamma, alpha=alpha or base.alpha,
                         seed=base.seed if seed is None else seed, grad_accum=grad_accum, frame_side=frame_side,
-                        max_frames=max_frames, bf16=bf16)
+                        max_frames=max_frames, bf16=bf16, lora_rank=lora_rank)
         result = train_vlm(release_dir, out, video_root, Path(model), vlm, features_dir)
         for reason, count in result["skipped_samples"].items():
             err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}")

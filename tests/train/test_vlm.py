@@ -111,3 +111,17 @@ def test_streaming_inference_gives_one_state_per_frame_of_a_20_frame_video(tiny:
     lines = [line for line in result.output.splitlines() if line.startswith("frame ")]
     assert [line.split(":")[0] for line in lines] == [f"frame {k}" for k in range(20)]
     assert all(line.split(": ")[1].split()[0] in {s.value for s in State} for line in lines)
+
+
+def test_lora_trains_adapters_and_leaves_the_vision_tower_as_it_was(tiny: Path, release: Path, sample_videos: Path,
+                                                                    tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    result = train_vlm(release, tmp_path / "lora", sample_videos, tiny, VLMConfig(epochs=1, lora_rank=4, **SMALL))
+    assert result["train_loss"] > 0
+    base = load_file(tiny / "model.safetensors")
+    tuned = load_file(tmp_path / "lora" / "model" / "model.safetensors")  # adapters merged in
+    vision = [name for name in base if "visual" in name]
+    assert vision and all(torch.equal(base[name], tuned[name]) for name in vision)
+    attention = [name for name in base if "visual" not in name and name.endswith("q_proj.weight")]
+    assert attention and any(not torch.equal(base[name], tuned[name]) for name in attention)

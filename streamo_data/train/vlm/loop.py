@@ -45,11 +45,14 @@ class VLMConfig:
     max_frames: int = 64  # frames of a sample kept (its first ones); the rest of its turns are cut
     frame_side: int = 448  # frames are resized to side x side before the image processor
     bf16: bool = False  # autocast to bfloat16 (on hardware that has it)
+    lora_rank: int = 0  # 0: full fine-tuning; else LoRA of this rank on the language model's attention
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum", "max_frames", "frame_side"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise UserError(f"training option {name} must be a whole number of at least 1")
+        if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+            raise UserError("training option lora_rank must be 0 (full fine-tuning) or a positive rank")
 
 
 @dataclass
@@ -77,6 +80,17 @@ def load_model(model_dir: Path) -> Loaded:
         tokenizer.add_tokens(missing)
         model.resize_token_embeddings(len(tokenizer))
     return Loaded(model, tokenizer, AutoImageProcessor.from_pretrained(model_dir), state_token_ids(tokenizer))
+
+
+def with_lora(model: Any, rank: int) -> Any:
+    """LoRA adapters on the language model's attention projections; the embeddings and the LM head train
+    whole, because the state tokens are new rows in both and an adapter could not learn them."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+                        target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)",
+                        modules_to_save=["lm_head", "embed_tokens"])
+    return get_peft_model(model, config)
 
 
 def sample_inputs(sample: StreamingSample, frames: np.ndarray, loaded: Loaded, max_frames: int) -> dict[str, Any]:
@@ -151,7 +165,10 @@ def train_vlm(release_dir: Path, run_dir: Path, video_root: Path, model_dir: Pat
     items = load_items(release_dir, cache, loaded, config, skipped)
     if not items:
         raise UserError(f"{release_dir} has no trainable samples under {video_root} ({dict(skipped)})")
-    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.lora_rank:
+        loaded.model = with_lora(loaded.model, config.lora_rank)
+    trainable = [parameter for parameter in loaded.model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     checkpoint, metrics_path = run_dir / "checkpoints" / "last.pt", run_dir / "metrics.jsonl"
     start_epoch, step, history = 0, 0, []
     if checkpoint.exists():
@@ -183,6 +200,8 @@ def train_vlm(release_dir: Path, run_dir: Path, video_root: Path, model_dir: Pat
                                      "epoch": epoch, "step": step})
         write_text_atomic(metrics_path, "".join(json.dumps(entry) + "\n" for entry in history))
     write_text_atomic(run_dir / "skipped.json", json.dumps(dict(skipped), indent=2))
-    for part in (loaded.model, loaded.tokenizer, loaded.processor):  # RUN/model: what predict and a Hub upload read
+    # RUN/model: what predict and a Hub upload read; LoRA adapters are merged into it
+    model = loaded.model.merge_and_unload() if config.lora_rank else loaded.model
+    for part in (model, loaded.tokenizer, loaded.processor):
         part.save_pretrained(run_dir / "model")
     return {**history[-1], "skipped_samples": dict(skipped)}
