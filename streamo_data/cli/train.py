@@ -74,10 +74,16 @@ def evaluate(
     split: str = "validation",
     video_root: Annotated[Path | None, typer.Option(help="Default: the one the run was trained with.")] = None,
 ) -> None:
-    """Per-state precision/recall/F1 and response-timing error of a trained run."""
+    """Per-state precision/recall/F1 and response-timing error of a trained run (a fine-tuned VLM's by
+    free-running streaming inference)."""
     from streamo_data.train.evaluate import evaluate_run
 
-    report = evaluate_run(run_dir, release_dir, split, video_root)
+    if (run_dir / "model" / "config.json").exists():  # a run of `streamo train --model DIR`
+        from streamo_data.train.vlm.evaluate import evaluate_vlm
+
+        report = evaluate_vlm(run_dir, release_dir, split, video_root)
+    else:
+        report = evaluate_run(run_dir, release_dir, split, video_root)
     table = Table(title=f"{run_dir} on {split} ({report['samples']} samples)")
     for column in ("state", "precision", "recall", "F1", "frames"):
         table.add_column(column, justify="left" if column == "state" else "right")

@@ -4,6 +4,7 @@ single tokens, a few steps lower the loss on a fixed batch, and a resumed run en
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,16 @@ def test_lora_trains_adapters_and_leaves_the_vision_tower_as_it_was(tiny: Path, 
     assert vision and all(torch.equal(base[name], tuned[name]) for name in vision)
     attention = [name for name in base if "visual" not in name and name.endswith("q_proj.weight")]
     assert attention and any(not torch.equal(base[name], tuned[name]) for name in attention)
+
+
+def test_evaluate_scores_a_vlm_run_by_streaming_each_sample(tiny: Path, release: Path, sample_videos: Path,
+                                                            tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train_vlm(release, run, sample_videos, tiny, VLMConfig(epochs=1, frame_side=56, max_frames=3))
+    result = CliRunner().invoke(app, ["evaluate", str(run), str(release), "--split", "train"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "evaluation_train.json").read_text())
+    samples = list(iter_release_samples(release, "train"))
+    assert report["samples"] == len(samples)
+    frames = sum(min(3, s.num_frames) for s in samples)
+    assert sum(sum(row) for row in report["confusion"]) == frames  # one predicted state for every frame

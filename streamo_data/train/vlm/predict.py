@@ -36,18 +36,23 @@ def time_tag(frame: int, fps: float) -> str:
     return f"<{start:g}s-{end:g}s>"
 
 
-def stream_replies(loaded: Loaded, frames: np.ndarray, fps: float, question: str | None,
-                   max_new_tokens: int = 32) -> list[FrameReply]:
-    """One reply per frame: the question (if any) is asked on frame 0."""
+def user_turns(frames: int, fps: float, question: str | None) -> list[str]:
+    """The user's turn on each frame, as the reference renders them: the question (asked on frame 0), the
+    frame's time tag, the frame."""
+    return [(f"{question}\n" if question and k == 0 else "") + f"{time_tag(k, fps)}\n{STREAM}" for k in range(frames)]
+
+
+def stream_replies(loaded: Loaded, frames: np.ndarray, turns: list[str], max_new_tokens: int = 32) -> list[FrameReply]:
+    """One reply per frame to ``turns[k]`` (each holding one ``<stream>``), each turn seeing the model's own
+    earlier replies."""
     tokenizer, model = loaded.tokenizer, loaded.model
     end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     merge = int(getattr(loaded.processor, "merge_size", 2))
     messages: list[dict[str, str]] = [{"role": "system", "content": REFERENCE_SYSTEM_PROMPT}]
     replies: list[FrameReply] = []
     model.eval()
-    for frame in range(len(frames)):
-        asked = f"{question}\n" if question and frame == 0 else ""
-        messages.append({"role": "user", "content": f"{asked}{time_tag(frame, fps)}\n{STREAM}"})
+    for frame in range(min(len(frames), len(turns))):
+        messages.append({"role": "user", "content": turns[frame]})
         pixels = loaded.processor(images=list(frames[:frame + 1]), return_tensors="pt")
         tokens = [int(n) for n in pixels["image_grid_thw"].prod(-1) // merge**2]
         encoded = encode_messages(messages, tokens, tokenizer)
@@ -77,4 +82,4 @@ def predict_video(run_model: Path, video: Path, fps: float, side: int, question:
 
     loaded = load_model(run_model / "model" if (run_model / "model" / "config.json").exists() else run_model)
     frames = decode_frames(video, fps, side, available_backends())
-    return stream_replies(loaded, frames, fps, question)
+    return stream_replies(loaded, frames, user_turns(len(frames), fps, question))
