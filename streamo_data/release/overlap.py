@@ -85,7 +85,7 @@ def corpus_rows(target: AnyPath, bad_files: list[str]) -> Iterator[tuple[str, st
 
 def find_overlap(target: AnyPath, benchmark: BenchmarkFile) -> Overlap:
     index = benchmark.key_index()
-    overlap = Overlap(benchmark=benchmark.benchmark, file=str(benchmark.path), benchmark_videos=len(benchmark.videos))
+    overlap = Overlap(benchmark=benchmark.benchmark, file=str(benchmark.path), benchmark_videos=len(benchmark.names()))
     for source, split, name in corpus_rows(target, overlap.bad_files):
         overlap.samples += 1
         matches = [video for key in identity_keys(name) for video in index.get(key, ())]

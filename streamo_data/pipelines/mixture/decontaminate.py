@@ -49,11 +49,14 @@ def find_contaminated(config: MixtureConfig, source_dirs: list[str]) -> Contamin
     index: dict[str, set[str]] = defaultdict(set)  # identity key -> benchmarks
     for path in config.decontaminate:
         benchmark = read_benchmark(path)
-        contamination.benchmarks[benchmark.benchmark] = {
-            "file": path.name, "format": benchmark.format, "benchmark_videos": len(benchmark.videos),
+        # two files of one benchmark (StreamingBench's real and omni sets) each keep their own report
+        name = benchmark.benchmark if benchmark.benchmark not in contamination.benchmarks else \
+            f"{benchmark.benchmark}:{path.name}"
+        contamination.benchmarks[name] = {
+            "file": path.name, "format": benchmark.format, "benchmark_videos": len(benchmark.names()),
             "skipped_entries": dict(benchmark.skipped), "corpus_videos": {}}
         for key in benchmark.key_index():
-            index[key].add(benchmark.benchmark)
+            index[key].add(name)
     for folder in source_dirs:
         source = location(folder).name
         table = read_table(location(folder) / "videos.parquet", columns=["video_id", "path"])
