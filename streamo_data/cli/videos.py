@@ -55,9 +55,8 @@ def videos(
             check_output_file(output, option, reads=reads, replace=replace)
     needed = sources_needs(Path(release), work) if is_config else needed_videos(target)
     report = check_videos(needed, video_root)
-    release_dir = target
     columns = ["needed"] if video_root is None else list(STATUSES)
-    table = Table(title=f"{len(report.videos)} videos needed by {escape(str(release_dir))}")
+    table = Table(title=f"{len(report.videos)} videos needed by {escape(str(target))}")
     table.add_column("source")
     for column in columns:
         table.add_column(column, justify="right")

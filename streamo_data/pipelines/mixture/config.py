@@ -20,6 +20,7 @@ from streamo_data.core.reasons import validation_messages
 from streamo_data.corpus.tasks import check_task_names
 from streamo_data.sources.annotators.client import ClientSettings
 from streamo_data.sources.recipes import RECIPES
+from streamo_data.sources.recipes.run import check_subsets
 from streamo_data.stages.annotate_llm import AnnotateOptions
 from streamo_data.store.storage import AnyPath, StoragePath, is_url, location, redacted
 from streamo_data.store.workdir import INGEST_MANIFEST
@@ -102,12 +103,10 @@ class SourceConfig(BaseModel):
         if self.recipe is None and (self.subset is not None or self.file_subset is not None):
             raise ValueError(f"source {self.name}: subset and file_subset choose what a recipe reads; give a recipe")
         if self.recipe is not None:
-            recipe = RECIPES[self.recipe]
-            names = [*(self.subset or []), *([self.file_subset] if self.file_subset else [])]
-            unknown = [n for n in names if n != "all" and n not in recipe.splits.known]
-            if unknown:
-                raise ValueError(f"source {self.name}: {self.recipe} has no subset {unknown[0]!r} (its subsets:"
-                                 f" {', '.join(recipe.splits.known)}, or all)")
+            try:
+                check_subsets(RECIPES[self.recipe](), self.subset, self.file_subset)
+            except UserError as error:
+                raise ValueError(f"source {self.name}: {error}") from None
         if self.recipe is None and self.videos is None:
             raise ValueError(f"source {self.name}: give a recipe and annotations, or a videos folder to ingest")
         names = [a.name for a in self.annotators]

@@ -112,6 +112,15 @@ def chosen_subsets(recipe: Recipe, subsets: Sequence[str] | None) -> frozenset[s
     return frozenset(subsets)
 
 
+def check_subsets(recipe: Recipe, subsets: Sequence[str] | None, file_subset: str | None) -> frozenset[str] | None:
+    """:func:`chosen_subsets`, and a ``file_subset`` the source publishes: the one check the CLI, a mixture
+    config (when it is loaded) and :func:`run_recipe` all make."""
+    chosen = chosen_subsets(recipe, subsets)
+    if file_subset is not None and file_subset not in recipe.splits.known:
+        raise UserError(f"--file-subset {file_subset!r}: {recipe.name}'s subsets are {', '.join(recipe.splits.known)}")
+    return chosen
+
+
 def subset_of(item: RawEvent, file_subset: str | None) -> str | None:
     return item.subset if item.subset is not None else file_subset
 
@@ -142,9 +151,7 @@ def run_recipe(
     Only the source's training subsets are read unless ``subsets`` says otherwise (``["all"]``: every one);
     an item of another subset is a counted skip. ``file_subset`` names the subset of a file whose name is
     not the one the source publishes (a renamed ``val_1.json``)."""
-    chosen = chosen_subsets(recipe, subsets)
-    if file_subset is not None and file_subset not in recipe.splits.known:
-        raise UserError(f"--file-subset {file_subset!r}: {recipe.name}'s subsets are {', '.join(recipe.splits.known)}")
+    chosen = check_subsets(recipe, subsets, file_subset)
     of_file = file_subset or recipe.splits.of_file(annotations.name)
     catalogue = VideoCatalogue.load(videos, fps)
     report = RecipeReport(recipe=source or recipe.name,
