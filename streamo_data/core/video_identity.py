@@ -23,17 +23,25 @@ case-sensitive); folder names and extensions never count, so a copy elsewhere is
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 
 # a QVHighlights clip: the YouTube id (11 characters of [A-Za-z0-9_-]) then the clip's start and end
 _CLIP = re.compile(r"^(?P<yt>[A-Za-z0-9_-]{11})_\d+(?:\.\d+)?_\d+(?:\.\d+)?$")
 _PREFIXES = ("v_", "ytb_")  # ActivityNet and HACS; LLaVA-Video's YouTube downloads
-_VIDEO_SUFFIX = re.compile(r"\.(?:mp4|mkv|webm|avi|mov|m4v|flv|mpg|mpeg|wmv|3gp|ts)$", re.IGNORECASE)
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m2v", ".vob", ".flv", ".f4v",
+    ".wmv", ".asf", ".3gp", ".3g2", ".mts", ".m2ts", ".ts", ".ogv", ".mxf", ".dv",
+})
 
 
 def video_stem(name: str) -> str:
-    """The last path component without a video extension (``a/b/v_x.mp4`` -> ``v_x``; ``3MSZA`` stays)."""
+    """A video's name without its folders and container extension (or bare trailing dot): what a source
+    that names ``x.3gp``, a folder that holds ``x.mp4`` (a re-encode) and a benchmark's ``COIN/x.mp4`` have
+    in common. The one stem rule: the recipes' video catalogue matches files by it too."""
     base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    return _VIDEO_SUFFIX.sub("", base)
+    if PurePosixPath(base).suffix.lower() in VIDEO_EXTENSIONS:
+        return PurePosixPath(base).stem
+    return base.rstrip(".") if base.endswith(".") and base.strip(".") else base
 
 
 def identity_keys(name: str) -> frozenset[str]:

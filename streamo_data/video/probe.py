@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from streamo_data.core.schema import MAX_VIDEO_DURATION_S, VideoRecord, VideoStatus, stable_id
+from streamo_data.core.video_identity import VIDEO_EXTENSIONS
 from streamo_data.video.backends import (
     DecodeError,
     FrameBackend,
@@ -38,10 +39,6 @@ log = logging.getLogger(__name__)
 
 # Every container that decord, PyAV and OpenCV (all FFmpeg underneath) read; the camera and broadcast
 # ones (.3gp/.3g2 phones, .mts/.m2ts AVCHD, .wmv/.asf) are common in DiDeMo, Charades and Ego4D-like sets.
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m2v", ".vob", ".flv", ".f4v",
-    ".wmv", ".asf", ".3gp", ".3g2", ".mts", ".m2ts", ".ts", ".ogv", ".mxf", ".dv",
-})
 
 # A frame whose duration differs from the median by more than this share of it makes the video
 # variable-rate. Container time bases round durations (29.97 fps in milliseconds is 33 or 34 ms), which
@@ -53,15 +50,6 @@ def is_video_name(name: str) -> bool:
     """A video by its file name: a known container extension, or a bare trailing dot (``foo.``),
     which is how DiDeMo names some of its files."""
     return Path(name).suffix.lower() in VIDEO_EXTENSIONS or (name.endswith(".") and bool(name.strip(".")))
-
-
-def video_stem(name: str) -> str:
-    """A video's name without its container extension (or bare trailing dot): what a source that
-    names ``x.3gp`` and a folder that holds ``x.mp4`` (a re-encode) have in common."""
-    name = PurePosixPath(name).name
-    if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-        return Path(name).stem
-    return name.rstrip(".") if name.endswith(".") and name.strip(".") else name
 
 
 def video_id_for(relative_path: str) -> str:

@@ -17,11 +17,12 @@ from streamo_data.core.schema import (
     VideoRecord,
     VideoStatus,
 )
+from streamo_data.core.video_identity import video_stem
 from streamo_data.sources.recipes.base import ENCODING, not_utf8, number, read_json
 from streamo_data.store.storage import AnyPath, local_videos
 from streamo_data.store.tables import iter_rows
 from streamo_data.video.backends import available_backends
-from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for, video_stem
+from streamo_data.video.probe import find_videos, is_video_name, probe_video, video_id_for
 
 
 @dataclass(frozen=True)
