@@ -139,3 +139,72 @@ def test_evaluate_scores_a_vlm_run_by_streaming_each_sample(tiny: Path, release:
     assert report["samples"] == len(samples)
     frames = sum(min(3, s.num_frames) for s in samples)
     assert sum(sum(row) for row in report["confusion"]) == frames  # one predicted state for every frame
+
+
+def test_cached_streaming_gives_the_logits_of_one_pass_over_the_whole_conversation(tiny: Path, release: Path,
+                                                                                   sample_videos: Path,
+                                                                                   tmp_path: Path) -> None:
+    """The key-value cache and the per-chunk M-RoPE positions are right only if every logit the streaming
+    loop acts on equals the logit of one uncached forward pass over the same tokens and frames."""
+    from streamo_data.train.vlm.positions import rope_positions
+    from streamo_data.train.vlm.predict import CachedConversation, stream_replies
+
+    loaded = load_model(tiny)
+    seen: list[tuple[int, torch.Tensor]] = []
+
+    class Recording(CachedConversation):
+        def feed(self, ids: list[int], pixels: torch.Tensor | None = None,
+                 grid: torch.Tensor | None = None) -> torch.Tensor:
+            logits = super().feed(ids, pixels, grid)
+            seen.append((len(self.ids) - 1, logits))
+            return logits
+
+    sample = next(iter_release_samples(release, "train"))
+    frames = FrameCache(tmp_path, sample_videos, 56).get(sample.video_id, sample.video_path, sample.fps)[:6]
+    from streamo_data.formats.render import render_sample
+
+    turns = [m["content"] for m in render_sample(sample)["messages"] if m["role"] == "user"][:len(frames)]
+    talk = Recording(loaded)
+    replies = stream_replies(loaded, frames, turns, max_new_tokens=4, conversation=talk)
+    # teacher-forced too, so an answer's multi-token chunks are covered whatever the random model says
+    talk.feed(loaded.tokenizer.encode("<Response> the person opens the door", add_special_tokens=False))
+    assert [r.frame for r in replies] == list(range(len(frames)))
+    ids = torch.tensor([talk.ids])
+    grids = torch.cat(talk.grids)
+    pixels = loaded.processor(images=list(frames), return_tensors="pt")
+    assert torch.equal(pixels["image_grid_thw"], grids)
+    with torch.no_grad():
+        whole = loaded.model(input_ids=ids, position_ids=rope_positions(loaded.model, ids, grids),
+                             pixel_values=pixels["pixel_values"], image_grid_thw=grids).logits[0].float()
+    assert len(seen) >= len(frames) + 1
+    for index, logits in seen:
+        assert torch.allclose(logits, whole[index], atol=1e-4), index
+    # and the positions are Qwen-VL's 3-D ones: an image of 2x2 merged tokens spans 2 positions, not 4
+    positions = rope_positions(loaded.model, ids, grids)
+    assert int(positions.max()) + 1 < len(talk.ids)
+
+
+def test_training_sees_qwen_vl_3d_positions_as_the_processor_path_gives_them(tiny: Path, release: Path,
+                                                                             sample_videos: Path,
+                                                                             tmp_path: Path) -> None:
+    """transformers 5 falls back to 1-D positions over the vision tokens unless it is told which tokens are
+    image tokens; our batches must give the logits of the path where it is told (the processor's)."""
+    from streamo_data.train.vlm.positions import rope_positions
+
+    loaded = load_model(tiny)
+    cache = FrameCache(tmp_path, sample_videos, 56)
+    samples = list(iter_release_samples(release, "train"))[:2]
+    batch = collate([sample_inputs(s, cache.get(s.video_id, s.video_path, s.fps), loaded, 4) for s in samples],
+                    loaded.tokenizer.pad_token_id)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw")}
+    image_id = loaded.model.config.image_token_id
+    with torch.no_grad():
+        ours = loaded.model(**inputs, position_ids=rope_positions(loaded.model, batch["input_ids"],
+                                                                  batch["image_grid_thw"],
+                                                                  batch["attention_mask"])).logits
+        told = loaded.model(**inputs, mm_token_type_ids=(batch["input_ids"] == image_id).int()).logits
+        loaded.model.model.rope_deltas = None
+        untold = loaded.model(**inputs).logits
+    real = batch["attention_mask"].bool()
+    assert torch.allclose(ours[real], told[real], atol=1e-5)
+    assert not torch.allclose(ours[real], untold[real], atol=1e-3)

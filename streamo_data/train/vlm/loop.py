@@ -29,6 +29,7 @@ from streamo_data.train.hf import state_token_ids
 from streamo_data.train.loss import stream_focal_loss
 from streamo_data.train.vlm.chat import IGNORE, encode_messages
 from streamo_data.train.vlm.frames import FrameCache
+from streamo_data.train.vlm.positions import rope_positions
 from streamo_data.video.backends import DecodeError
 
 
@@ -123,7 +124,8 @@ def collate(items: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]
 
 def batch_loss(model: Any, batch: dict[str, torch.Tensor], state_ids: list[int], config: VLMConfig) -> torch.Tensor:
     with torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16, enabled=config.bf16):
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+        positions = rope_positions(model, batch["input_ids"], batch["image_grid_thw"], batch["attention_mask"])
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=positions,
                        pixel_values=batch["pixel_values"], image_grid_thw=batch["image_grid_thw"]).logits
     return stream_focal_loss(logits.float(), batch["labels"], state_ids, gamma=config.gamma, alpha=config.alpha)
 

@@ -1,25 +1,32 @@
-"""Streaming inference with a fine-tuned VLM: frame by frame, the model answers each frame's user turn with
-one of the three state tokens (the most likely of the three: every turn of the training data begins with
-one), and after ``</Response>`` with the answer, greedily, until ``<|im_end|>``. A silent or standby turn
-ends at its state token, so a frame costs one forward pass unless the model speaks.
+"""Streaming inference with a fine-tuned VLM, as a deployed assistant runs: frame by frame, over one key-value
+cache that holds the whole conversation so far, greedy.
 
-The conversation grows as the reference's does: every frame adds a user turn (time tag, the question on
-the frame it is asked, the frame) and the model's own reply, which the next frame sees. Each turn is
-generated from the whole conversation so far; a key-value cache carried across turns (what a deployed
-assistant would keep) is not used yet, so a turn costs the prefix again.
+Each frame appends its user turn (time tag, the question on the frame it is asked, the frame's vision tokens)
+and the assistant prompt to the cache; the reply opens with the most likely of the three state tokens (every
+assistant turn of the training data does). ``<Silence>`` and ``<Standby>`` end the turn there; after
+``<Response>`` the answer is decoded token by token until ``<|im_end|>``. The model's own reply stays in the
+cache, so the next frame sees it, exactly as the reference's conversation layout has it. A silent frame costs
+one forward pass over its new tokens only: the state token and the turn's end are sent with the next frame's
+turn. The positions are Qwen-VL's M-RoPE, numbered per chunk from the running maximum, which is what one
+forward pass over the whole conversation would give (tested).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from streamo_data.core.align import time_tag
 from streamo_data.formats.render import REFERENCE_SYSTEM_PROMPT, STATE_TOKENS
 from streamo_data.train.vlm.chat import STREAM, encode_messages
 from streamo_data.train.vlm.loop import Loaded
+from streamo_data.train.vlm.positions import chunk_positions
+from streamo_data.train.vlm.tiny import IM_END, IM_START
 
 STATES = list(STATE_TOKENS)  # in the order of Loaded.state_ids
 
@@ -31,9 +38,36 @@ class FrameReply:
     text: str  # what the model said after the state token
 
 
-def time_tag(frame: int, fps: float) -> str:
-    start, end = frame / fps, (frame + 1) / fps
-    return f"<{start:g}s-{end:g}s>"
+@dataclass
+class CachedConversation:
+    """The conversation as the model's key-value cache; ``ids`` and ``grids`` keep what was fed, so a test
+    can run the same tokens through one uncached forward pass."""
+
+    loaded: Loaded
+    cache: Any = None
+    next_position: int = 0
+    ids: list[int] = field(default_factory=list)
+    grids: list[torch.Tensor] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache()
+        parameters = inspect.signature(self.loaded.model.forward).parameters
+        self.cache_argument = "cache" if "cache" in parameters else "past_key_values"  # renamed in transformers 5
+
+    def feed(self, ids: list[int], pixels: torch.Tensor | None = None,
+             grid: torch.Tensor | None = None) -> torch.Tensor:
+        """Append ``ids`` (with the pixels of the images they hold); the next-token logits after them."""
+        positions = chunk_positions(self.loaded.model, ids, grid, self.next_position)
+        with torch.no_grad():
+            output = self.loaded.model(input_ids=torch.tensor([ids]), position_ids=positions, pixel_values=pixels,
+                                       image_grid_thw=grid, use_cache=True, **{self.cache_argument: self.cache})
+        self.next_position = int(positions.max()) + 1
+        self.ids.extend(ids)
+        if grid is not None:
+            self.grids.append(grid)
+        return output.logits[0, -1].float()
 
 
 def user_turns(frames: int, fps: float, question: str | None) -> list[str]:
@@ -42,35 +76,37 @@ def user_turns(frames: int, fps: float, question: str | None) -> list[str]:
     return [(f"{question}\n" if question and k == 0 else "") + f"{time_tag(k, fps)}\n{STREAM}" for k in range(frames)]
 
 
-def stream_replies(loaded: Loaded, frames: np.ndarray, turns: list[str], max_new_tokens: int = 32) -> list[FrameReply]:
+def stream_replies(loaded: Loaded, frames: np.ndarray, turns: list[str], max_new_tokens: int = 32,
+                   conversation: CachedConversation | None = None) -> list[FrameReply]:
     """One reply per frame to ``turns[k]`` (each holding one ``<stream>``), each turn seeing the model's own
-    earlier replies."""
-    tokenizer, model = loaded.tokenizer, loaded.model
-    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    earlier replies through the cache."""
+    tokenizer = loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids(IM_END)
+    turn_end = [end_id, *tokenizer.encode("\n", add_special_tokens=False)]
+    assistant = tokenizer.encode(f"{IM_START}assistant\n", add_special_tokens=False)
     merge = int(getattr(loaded.processor, "merge_size", 2))
-    messages: list[dict[str, str]] = [{"role": "system", "content": REFERENCE_SYSTEM_PROMPT}]
+    talk = conversation or CachedConversation(loaded)
+    loaded.model.eval()
+    pending = encode_messages([{"role": "system", "content": REFERENCE_SYSTEM_PROMPT}], [], tokenizer).input_ids
     replies: list[FrameReply] = []
-    model.eval()
     for frame in range(min(len(frames), len(turns))):
-        messages.append({"role": "user", "content": turns[frame]})
-        pixels = loaded.processor(images=list(frames[:frame + 1]), return_tensors="pt")
-        tokens = [int(n) for n in pixels["image_grid_thw"].prod(-1) // merge**2]
-        encoded = encode_messages(messages, tokens, tokenizer)
-        prompt = encoded.input_ids + tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False)
-        inputs = {"pixel_values": pixels["pixel_values"], "image_grid_thw": pixels["image_grid_thw"]}
-        with torch.no_grad():
-            logits = model(input_ids=torch.tensor([prompt]), **inputs).logits[0, -1]
-            state_id = loaded.state_ids[int(torch.argmax(logits[loaded.state_ids]))]
-            state = STATES[loaded.state_ids.index(state_id)]
-            answer: list[int] = []
-            if state == "response":
-                output = model.generate(input_ids=torch.tensor([prompt + [state_id]]), **inputs,
-                                        max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=end_id,
-                                        pad_token_id=tokenizer.pad_token_id)
-                answer = [t for t in output[0, len(prompt) + 1:].tolist() if t != end_id]
-        text = tokenizer.decode(answer, skip_special_tokens=False).strip()
-        replies.append(FrameReply(frame, state, text))
-        messages.append({"role": "assistant", "content": STATE_TOKENS[state] + (f" {text}" if text else "")})
+        pixels = loaded.processor(images=[frames[frame]], return_tensors="pt")
+        grid = pixels["image_grid_thw"]
+        user = encode_messages([{"role": "user", "content": turns[frame]}], [int(grid.prod(-1)[0]) // merge**2],
+                               tokenizer).input_ids
+        logits = talk.feed(pending + user + assistant, pixels["pixel_values"], grid)
+        state_id = loaded.state_ids[int(torch.argmax(logits[loaded.state_ids]))]
+        state = STATES[loaded.state_ids.index(state_id)]
+        answer: list[int] = []
+        pending = [state_id]
+        if state == "response":
+            logits = talk.feed(pending)
+            while len(answer) < max_new_tokens and (token := int(torch.argmax(logits))) != end_id:
+                answer.append(token)
+                logits = talk.feed([token])
+            pending = []
+        pending += turn_end
+        replies.append(FrameReply(frame, state, tokenizer.decode(answer, skip_special_tokens=False).strip()))
     return replies
 
 
