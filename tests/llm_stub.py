@@ -75,6 +75,7 @@ class StubState:
     arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each chat request, in order
     authorizations: set[str] = field(default_factory=set)
     prompts: list[str] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every chat request as it arrived
     files: dict[str, bytes] = field(default_factory=dict)
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     in_flight: int = 0
@@ -173,6 +174,28 @@ def answer_for(body: dict[str, Any], bad_times: bool = False, at_end: bool = Fal
     return {"text": "unknown schema"}
 
 
+def benchmark_reply(body: dict[str, Any]) -> str | None:
+    """Plain-text questions (no reply schema), as a benchmark run asks them; None for anything else.
+
+    Streaming (the Streamo system prompt, a frame a turn): ``</Standby>`` on the turn carrying the question,
+    ``</Response> A`` on any later one. Offline (OVO-Bench's prompts): "A" to a multiple-choice question, "1"
+    to a count, "Yes" to a yes/no question."""
+    if body.get("response_format", {}).get("type") != "text":
+        return None
+    messages = body["messages"]
+    if messages and messages[0].get("role") == "system" and "</Silence>" in str(messages[0].get("content")):
+        last = _text_of([messages[-1]])[0]
+        return "</Standby>" if not last.lstrip().startswith("<") else "</Response> A"
+    text = _text_of(messages)[0]
+    if "Respond only with the letter" in text:
+        return "A"
+    if "single number" in text:
+        return "1"
+    if '"Yes" or "No"' in text:
+        return "Yes"
+    return None
+
+
 def completion(body: dict[str, Any], content: str) -> dict[str, Any]:
     prompt_tokens = sum(len(json.dumps(m)) for m in body["messages"]) // 4
     completion_tokens = max(1, len(content) // 4)
@@ -212,6 +235,7 @@ class StubServer:
         state.authorizations.add(request.headers.get("Authorization", ""))
         body = await request.json()
         state.prompts.append(_text_of(body["messages"])[0])
+        state.bodies.append(body)
         state.received[f"schema:{schema_of(body)}"] += 1
         fault = self._take_fault(schema_of(body))
         state.in_flight += 1
@@ -243,6 +267,8 @@ class StubServer:
                 content = json.dumps(_quoting(answer_for(body), f" (your key is {key})"))
             elif fault and fault.kind == "empty":
                 content = ""
+            elif (plain := benchmark_reply(body)) is not None:
+                content = plain
             else:
                 kind = fault.kind if fault else None
                 content = json.dumps(answer_for(body, bad_times=kind == "bad_times", at_end=kind == "at_end",

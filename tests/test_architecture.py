@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("release", ("release",)),
     ("pipelines", ("pipelines",)),
     ("exports | train", ("exports", "train")),
+    ("benchmarks", ("benchmarks",)),
     ("cli", ("cli",)),
 ]
 

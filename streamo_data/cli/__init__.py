@@ -6,6 +6,7 @@ import typer
 
 from streamo_data.cli import audit, frames, show, stages, train, videos  # noqa: F401  (frames adds `export frames`)
 from streamo_data.cli.annotate import annotate_app
+from streamo_data.cli.benchmark import benchmark_app
 from streamo_data.cli.common import report_user_errors
 from streamo_data.cli.convert import convert_app, export_app
 
@@ -22,6 +23,7 @@ for family in (stages.app, train.app, audit.app, show.app, videos.app):
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(convert_app, name="convert")
 app.add_typer(export_app, name="export")
+app.add_typer(benchmark_app, name="benchmark")
 report_user_errors(app)  # bad input anywhere: one line and exit code 2, never a traceback
 
 __all__ = ["app"]

@@ -14,6 +14,7 @@ forward pass over the whole conversation would give (tested).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamo_data.core.align import time_tag
+from streamo_data.core.align import State, time_tag
 from streamo_data.formats.render import REFERENCE_SYSTEM_PROMPT, STATE_TOKENS
 from streamo_data.train.vlm.chat import STREAM, encode_messages
 from streamo_data.train.vlm.loop import Loaded
@@ -76,38 +77,74 @@ def user_turns(frames: int, fps: float, question: str | None) -> list[str]:
     return [(f"{question}\n" if question and k == 0 else "") + f"{time_tag(k, fps)}\n{STREAM}" for k in range(frames)]
 
 
-def stream_replies(loaded: Loaded, frames: np.ndarray, turns: list[str], max_new_tokens: int = 32,
-                   conversation: CachedConversation | None = None) -> list[FrameReply]:
+def iter_replies(loaded: Loaded, frames: np.ndarray, turns: list[str], max_new_tokens: int = 32,
+                 conversation: CachedConversation | None = None, silent_until: int = 0) -> Iterator[FrameReply]:
     """One reply per frame to ``turns[k]`` (each holding one ``<stream>``), each turn seeing the model's own
-    earlier replies through the cache."""
+    earlier replies through the cache; a generator, so a caller can stop the stream (at a first response).
+    Frames before ``silent_until`` are answered ``</Silence>`` without asking the model (a benchmark's
+    fast-forward to its question: the frames stay in the context, as the reference's OVO-Bench script has it)."""
     tokenizer = loaded.tokenizer
     end_id = tokenizer.convert_tokens_to_ids(IM_END)
     turn_end = [end_id, *tokenizer.encode("\n", add_special_tokens=False)]
     assistant = tokenizer.encode(f"{IM_START}assistant\n", add_special_tokens=False)
-    merge = int(getattr(loaded.processor, "merge_size", 2))
     talk = conversation or CachedConversation(loaded)
     loaded.model.eval()
     pending = encode_messages([{"role": "system", "content": REFERENCE_SYSTEM_PROMPT}], [], tokenizer).input_ids
-    replies: list[FrameReply] = []
     for frame in range(min(len(frames), len(turns))):
-        pixels = loaded.processor(images=[frames[frame]], return_tensors="pt")
-        grid = pixels["image_grid_thw"]
-        user = encode_messages([{"role": "user", "content": turns[frame]}], [int(grid.prod(-1)[0]) // merge**2],
-                               tokenizer).input_ids
-        logits = talk.feed(pending + user + assistant, pixels["pixel_values"], grid)
+        pixels, tokens = image_inputs(loaded, frames[frame:frame + 1])
+        user = encode_messages([{"role": "user", "content": turns[frame]}], tokens, tokenizer).input_ids
+        if frame < silent_until:
+            talk.feed(pending + user + assistant, pixels["pixel_values"], pixels["image_grid_thw"])
+            pending = [loaded.state_ids[STATES.index(State.SILENCE)], *turn_end]
+            yield FrameReply(frame, "silence", "")
+            continue
+        logits = talk.feed(pending + user + assistant, pixels["pixel_values"], pixels["image_grid_thw"])
         state_id = loaded.state_ids[int(torch.argmax(logits[loaded.state_ids]))]
         state = STATES[loaded.state_ids.index(state_id)]
         answer: list[int] = []
         pending = [state_id]
         if state == "response":
-            logits = talk.feed(pending)
-            while len(answer) < max_new_tokens and (token := int(torch.argmax(logits))) != end_id:
-                answer.append(token)
-                logits = talk.feed([token])
+            answer = greedy(talk, talk.feed(pending), end_id, max_new_tokens)
             pending = []
         pending += turn_end
-        replies.append(FrameReply(frame, state, tokenizer.decode(answer, skip_special_tokens=False).strip()))
-    return replies
+        yield FrameReply(frame, state, tokenizer.decode(answer, skip_special_tokens=False).strip())
+
+
+def stream_replies(loaded: Loaded, frames: np.ndarray, turns: list[str], max_new_tokens: int = 32,
+                   conversation: CachedConversation | None = None) -> list[FrameReply]:
+    return list(iter_replies(loaded, frames, turns, max_new_tokens, conversation))
+
+
+def image_inputs(loaded: Loaded, frames: np.ndarray) -> tuple[Any, list[int]]:
+    """The image processor's pixels for ``frames`` and each frame's count of image tokens."""
+    pixels = loaded.processor(images=list(frames), return_tensors="pt")
+    merge = int(getattr(loaded.processor, "merge_size", 2))
+    return pixels, [int(n) for n in pixels["image_grid_thw"].prod(-1) // merge**2]
+
+
+def greedy(talk: CachedConversation, logits: torch.Tensor, end_id: int, max_new_tokens: int) -> list[int]:
+    """Tokens decoded greedily from ``logits`` on, each fed back, until ``end_id`` (not kept) or the budget."""
+    tokens: list[int] = []
+    while len(tokens) < max_new_tokens and (token := int(torch.argmax(logits))) != end_id:
+        tokens.append(token)
+        logits = talk.feed([token])
+    return tokens
+
+
+def answer_over_frames(loaded: Loaded, frames: np.ndarray, prompt: str, system: str,
+                       max_new_tokens: int = 128) -> str:
+    """An offline answer: one user turn holding every frame then the prompt, answered greedily (how an
+    offline benchmark protocol asks a model about a clip)."""
+    tokenizer = loaded.tokenizer
+    pixels, tokens = image_inputs(loaded, frames)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": STREAM * len(frames) + prompt}]
+    ids = encode_messages(messages, tokens, tokenizer).input_ids
+    ids += tokenizer.encode(f"{IM_START}assistant\n", add_special_tokens=False)
+    talk = CachedConversation(loaded)
+    loaded.model.eval()
+    logits = talk.feed(ids, pixels["pixel_values"], pixels["image_grid_thw"])
+    answer = greedy(talk, logits, tokenizer.convert_tokens_to_ids(IM_END), max_new_tokens)
+    return str(tokenizer.decode(answer, skip_special_tokens=False)).strip()
 
 
 def predict_video(run_model: Path, video: Path, fps: float, side: int, question: str | None) -> list[FrameReply]:

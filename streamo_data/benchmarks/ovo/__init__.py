@@ -1,0 +1,1 @@
+"""OVO-Bench (github.com/JoeLeelyf/OVO-Bench): its annotations, both inference protocols, its scorer."""
