@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from streamo_data.cli.common import console, err
+from streamo_data.core.errors import UserError
 
 app = typer.Typer()
 
@@ -69,21 +70,38 @@ def train(
 
 @app.command()
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    run_dir: Annotated[str, typer.Argument(metavar="RUN", help="A run of `streamo train` (baseline or --model),"
+                                           " or with --base-url the model name the endpoint knows.")],
     release_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
     split: str = "validation",
     video_root: Annotated[Path | None, typer.Option(help="Default: the one the run was trained with.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Score an OpenAI-compatible endpoint instead of a run.")]
+    = None,
+    api_key_env: Annotated[str, typer.Option(help="With --base-url: the variable holding the API key ('' for"
+                                             " none).")] = "OPENAI_API_KEY",
+    out: Annotated[Path | None, typer.Option(help="With --base-url: where predictions, scores, the reply cache"
+                                             " and frames go.")] = None,
+    max_frames: Annotated[int, typer.Option(help="With --base-url: a sample's first frames streamed.")] = 64,
+    concurrency: Annotated[int, typer.Option(help="With --base-url: requests in flight.")] = 16,
 ) -> None:
-    """Per-state precision/recall/F1 and response-timing error of a trained run (a fine-tuned VLM's by
-    free-running streaming inference)."""
+    """Per-state precision/recall/F1, response-timing error and answer-text scores of a trained run (a
+    fine-tuned VLM's, or an endpoint's, by free-running streaming inference)."""
     from streamo_data.train.evaluate import evaluate_run
 
-    if (run_dir / "model" / "config.json").exists():  # a run of `streamo train --model DIR`
+    answers = None
+    if base_url is not None:
+        report = _evaluate_endpoint(run_dir, release_dir, split, video_root, base_url, api_key_env, out, max_frames,
+                                    concurrency)
+        answers = report["answers"]
+    elif not Path(run_dir).is_dir():
+        raise UserError(f"{run_dir}: not a run folder (for an endpoint pass --base-url)")
+    elif (Path(run_dir) / "model" / "config.json").exists():  # a run of `streamo train --model DIR`
         from streamo_data.train.vlm.evaluate import evaluate_vlm
 
-        report = evaluate_vlm(run_dir, release_dir, split, video_root)
+        report = evaluate_vlm(Path(run_dir), release_dir, split, video_root)
+        answers = report["answers"]
     else:
-        report = evaluate_run(run_dir, release_dir, split, video_root)
+        report = evaluate_run(Path(run_dir), release_dir, split, video_root)
     table = Table(title=f"{run_dir} on {split} ({report['samples']} samples)")
     for column in ("state", "precision", "recall", "F1", "frames"):
         table.add_column(column, justify="left" if column == "state" else "right")
@@ -97,6 +115,39 @@ def evaluate(
                   f" {timing['median_abs_frames']:.1f}, within 1 frame {timing['within_1_frame']:.1%} of true responses"
                   f" and {timing['precision_within_1']:.1%} of predicted ones (F1 {timing['f1_within_1']:.3f}),"
                   f" missed {timing['missed']} of {timing['responses']}, false alarms {timing['false_alarms']}")
+    if answers is not None:
+        console.print(f"answers: ROUGE-L {answers['rouge_l']:.3f}, exact {answers['exact']:.1%} over"
+                      f" {answers['responses']} true responses ({answers['matched']} answered);"
+                      f" time spans: exact {answers['span_exact']:.1%}, mean tIoU {answers['span_iou']:.3f}"
+                      f" over {answers['span_answers']}")
+
+
+def _evaluate_endpoint(model: str, release_dir: Path, split: str, video_root: Path | None, base_url: str,
+                       api_key_env: str, out: Path | None, max_frames: int, concurrency: int) -> dict[str, Any]:
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from streamo_data.benchmarks.ovo.models import EndpointModel
+    from streamo_data.benchmarks.release_eval import evaluate_endpoint
+    from streamo_data.sources.annotators.cache import RequestCache
+    from streamo_data.sources.annotators.client import ClientSettings, LLMClient
+
+    if out is None or video_root is None:
+        raise UserError("--base-url needs --out (where the evaluation goes) and --video-root")
+    try:
+        settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
+    except ValidationError as error:
+        raise UserError(f"invalid endpoint option: {error.errors()[0]['msg']}") from None
+
+    async def go() -> tuple[dict[str, Any], dict[str, int]]:
+        endpoint = EndpointModel(LLMClient(settings, RequestCache(out / "cache")))
+        return await evaluate_endpoint(endpoint, release_dir, split, video_root, out, max_frames)
+
+    report, skipped = asyncio.run(go())
+    for reason, count in skipped.items():
+        err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}")
+    return report
 
 
 @app.command()

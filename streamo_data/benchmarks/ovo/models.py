@@ -39,7 +39,7 @@ class BenchModel(Protocol):
 
 def user_turn(frame: int, job: Job) -> str:
     question = job.questions.get(frame)
-    return (f"{question}\n" if question else "") + f"{time_tag(frame, 1.0)}\n"
+    return (f"{question}\n" if question else "") + f"{time_tag(frame, job.fps)}\n"
 
 
 def parse_reply(text: str) -> tuple[str, str]:

@@ -59,6 +59,7 @@ class Job:
     last_frame: int | None = None  # streaming: None streams to the video's end
     stop_on_response: bool = True
     step: str | None = None  # streaming SSR
+    fps: float = 1.0  # streaming: frames a second (OVO-Bench's protocol is 1 fps)
 
 
 def seconds(value: Any) -> int:

@@ -11,15 +11,54 @@ from typing import Any
 import numpy as np
 
 from streamo_data.core.errors import UserError
+from streamo_data.core.schema import StreamingSample
 from streamo_data.formats.render import render_sample
 from streamo_data.release.read import iter_release_samples
 from streamo_data.runtime.runner import progress_bar
 from streamo_data.store.io import write_text_atomic
 from streamo_data.train.data import STATE_INDEX
 from streamo_data.train.metrics import confusion, state_scores, timing_errors
+from streamo_data.train.text_metrics import SampleAnswers, answer_scores
 from streamo_data.train.vlm.frames import FrameCache
 from streamo_data.train.vlm.loop import load_model
 from streamo_data.train.vlm.predict import stream_replies
+
+
+class SplitScorer:
+    """The scores of free-running replies over a split's samples, one sample at a time (any model that
+    answers each frame turn with a state: a fine-tuned VLM here, an endpoint in ``benchmarks``)."""
+
+    def __init__(self) -> None:
+        self.predicted: list[np.ndarray] = []
+        self.truth: list[np.ndarray] = []
+        self.answers: list[SampleAnswers] = []
+        self.lines: list[str] = []
+
+    def add(self, sample: StreamingSample, replies: list[tuple[int, str, str]]) -> None:
+        """``replies``: (frame, state, text) for the sample's first frames, one a frame."""
+        states = np.array([STATE_INDEX[state] for _, state, _ in replies], np.int64)
+        self.predicted.append(states)
+        self.truth.append(np.array([STATE_INDEX[s] for s in sample.states[:len(states)]], np.int64))
+        said = {frame: text for frame, state, text in replies if state == "response"}
+        self.answers.append(SampleAnswers(sample.task, {f: sample.answers[f] for f in range(len(states))
+                                                        if sample.states[f] == "response"}, said))
+        self.lines.append(json.dumps({"sample_id": sample.sample_id, "task": sample.task, "said": said}))
+
+    def report(self, split: str, out_dir: Path) -> dict[str, Any]:
+        predicted, truth = self.predicted, self.truth
+        report = {"split": split, "samples": len(predicted), "states": state_scores(predicted, truth),
+                  "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth),
+                  "answers": answer_scores(self.answers)}
+        write_text_atomic(out_dir / f"predictions_{split}.jsonl", "\n".join(self.lines) + "\n")
+        write_text_atomic(out_dir / f"evaluation_{split}.json", json.dumps(report, indent=2))
+        return report
+
+
+def split_samples(release_dir: Path, split: str) -> list[StreamingSample]:
+    samples = list(iter_release_samples(release_dir, split))
+    if not samples:
+        raise UserError(f"{release_dir} has no {split} samples")
+    return samples
 
 
 def evaluate_vlm(run_dir: Path, release_dir: Path, split: str = "validation",
@@ -27,22 +66,12 @@ def evaluate_vlm(run_dir: Path, release_dir: Path, split: str = "validation",
     settings = json.loads((run_dir / "config.json").read_text())
     loaded = load_model(run_dir / "model")
     cache = FrameCache(run_dir / "frames", video_root or Path(settings["video_root"]), settings["frame_side"])
-    predicted, truth, lines = [], [], []
-    samples = list(iter_release_samples(release_dir, split))
-    if not samples:
-        raise UserError(f"{release_dir} has no {split} samples")
+    scorer = SplitScorer()
+    samples = split_samples(release_dir, split)
     with progress_bar(transient=True) as progress:
         for sample in progress.track(samples, description=f"streaming ({split})"):
             frames = cache.get(sample.video_id, sample.video_path, sample.fps)[:settings["max_frames"]]
             turns = [m["content"] for m in render_sample(sample)["messages"] if m["role"] == "user"]
             replies = stream_replies(loaded, frames, turns[:len(frames)])
-            states = np.array([STATE_INDEX[str(reply.state)] for reply in replies], np.int64)
-            predicted.append(states)
-            truth.append(np.array([STATE_INDEX[s] for s in sample.states[:len(states)]], np.int64))
-            lines.append(json.dumps({"sample_id": sample.sample_id, "task": sample.task,
-                                     "said": {r.frame: r.text for r in replies if r.text}}))
-    report = {"split": split, "samples": len(samples), "states": state_scores(predicted, truth),
-              "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth)}
-    write_text_atomic(run_dir / f"predictions_{split}.jsonl", "\n".join(lines) + "\n")
-    write_text_atomic(run_dir / f"evaluation_{split}.json", json.dumps(report, indent=2))
-    return report
+            scorer.add(sample, [(r.frame, str(r.state), r.text) for r in replies])
+    return scorer.report(split, run_dir)
