@@ -7,21 +7,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from streamo_data.cli.common import AddressOpt, CpusOpt, ExecutorOpt, console, err, make_executor, print_summary
-from streamo_data.core.errors import UserError
+from streamo_data.cli.common import (
+    AddressOpt,
+    CpusOpt,
+    ExecutorOpt,
+    console,
+    err,
+    make_executor,
+    option_error,
+    print_summary,
+)
 
 if TYPE_CHECKING:  # imported by the commands that run them: `streamo --help` stays fast
     from streamo_data.sources.annotators.client import ClientSettings
     from streamo_data.stages.annotate_llm import AnnotateOptions
-
-# The option that sets each checked field, so a bad value is reported as the flag the user typed.
-OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api-key-env", "timeout_s": "--timeout",
-             "max_attempts": "--max-attempts", "concurrency": "--concurrency", "requests_per_minute": "--rpm",
-             "tokens_per_minute": "--tpm", "price_input_per_million": "--price-in",
-             "price_output_per_million": "--price-out", "window_s": "--window", "actors": "--actors",
-             "prompts": "--prompts", "narration_window_s": "--narration-window",
-             "narration_step_s": "--narration-step", "min_span_iou": "--min-span-iou", "text_model": "--text-model",
-             "query_sources": "--query-source"}
 
 # Options every LLM command takes, spelt once.
 WorkDirArg = Annotated[Path, typer.Argument(exists=True, file_okay=False)]
@@ -63,7 +62,6 @@ def _options(kind: str, model: str, base_url: str | None, api_key_env: str, conc
 
     from streamo_data.sources.annotators.client import ClientSettings
     from streamo_data.stages.annotate_llm import AnnotateOptions
-    from streamo_data.store.storage import redacted
 
     try:
         settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout,
@@ -73,12 +71,7 @@ def _options(kind: str, model: str, base_url: str | None, api_key_env: str, conc
         return settings, AnnotateOptions(kind=kind, settings=settings, prompts=prompts, window_s=window,
                                          actors=actors, **staged)
     except ValidationError as error:
-        detail = error.errors()[0]
-        field = str(detail["loc"][-1]) if detail["loc"] else ""
-        reason = str(detail["msg"]).removeprefix("Value error, ")
-        value = detail.get("input")
-        shown = redacted(value) if isinstance(value, str) else value
-        raise UserError(f"invalid {OPTION_OF.get(field, field)} {shown!r}: {reason}") from None
+        raise option_error(error) from None
 
 
 def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, api_key_env: str, concurrency: int,

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streamo_data.cli.common import ReplaceOpt, console, err
+from streamo_data.cli.common import ReplaceOpt, client_settings, console, err
 from streamo_data.core.errors import UserError
 
 benchmark_app = typer.Typer(help="Score a model on a streaming benchmark.", no_args_is_help=True)
@@ -44,8 +44,6 @@ def run(
     replace: ReplaceOpt = False,
 ) -> None:
     """Ask a model every question of OVO-Bench; rerun the same command to resume."""
-    from pydantic import ValidationError
-
     from streamo_data.benchmarks.ovo.annotations import load_annotations
     from streamo_data.benchmarks.ovo.models import BenchModel, EndpointModel, LocalModel
     from streamo_data.benchmarks.ovo.protocols import PROTOCOLS
@@ -62,22 +60,19 @@ def run(
     loaded = load_annotations(annotations, chosen)
     for reason, count in loaded.skipped.items():
         err.print(f"[yellow]skipped[/yellow] {count} entries of {annotations}: {reason} (first: id"
-                  f" {loaded.first_skipped[reason]})")
+                  f" {loaded.first_skipped[reason]})", soft_wrap=True)
     make_model: Callable[[], BenchModel]
     if base_url is not None:
         from streamo_data.sources.annotators.cache import RequestCache
-        from streamo_data.sources.annotators.client import ClientSettings, LLMClient
+        from streamo_data.sources.annotators.client import LLMClient
 
-        try:
-            client_settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env,
-                                             timeout_s=timeout, concurrency=concurrency, requests_per_minute=rpm,
-                                             tokens_per_minute=tpm)
-        except ValidationError as error:
-            raise UserError(f"invalid endpoint option: {error.errors()[0]['msg']}") from None
-        endpoint = client_settings.endpoint
+        endpoint_settings = client_settings(model=model, base_url=base_url, api_key_env=api_key_env,
+                                            timeout_s=timeout, concurrency=concurrency, requests_per_minute=rpm,
+                                            tokens_per_minute=tpm)
+        endpoint = endpoint_settings.endpoint
 
         def make_model() -> BenchModel:  # the client's pools belong to the event loop that runs them
-            return EndpointModel(LLMClient(client_settings, RequestCache(work_dir(out) / "cache")))
+            return EndpointModel(LLMClient(endpoint_settings, RequestCache(work_dir(out) / "cache")))
     else:
         if not (Path(model) / "config.json").exists() and not (Path(model) / "model" / "config.json").exists():
             raise UserError(f"--model {model}: not a model folder nor a run of `streamo train --model` (no"
@@ -95,7 +90,7 @@ def run(
     report = asyncio.run(go())
     for reason, count in report.failed.items():
         err.print(f"[yellow]failed[/yellow] {count} questions: {reason} (first: {report.first_failed[reason]});"
-                  " rerun to ask them again")
+                  " rerun to ask them again", soft_wrap=True)
     console.print(f"{report.answered} questions answered, {report.resumed} from an earlier run,"
                   f" {sum(report.failed.values())} failed of {report.jobs}; {report.frames_decoded} frames decoded,"
                   f" {report.frames_sent} sent; results in {out}")
@@ -113,7 +108,8 @@ def score(
 
     scored = score_results(merge_results(results))
     for reason, count in scored.malformed.items():
-        err.print(f"[yellow]left out[/yellow] {count} result entries: {reason} (first: {scored.examples[reason]})")
+        err.print(f"[yellow]left out[/yellow] {count} result entries: {reason} (first:"
+                  f" {scored.examples[reason]})", soft_wrap=True)
     table = Table(title="OVO-Bench")
     for column in ("category", "task", "items", "accuracy %"):
         table.add_column(column, justify="right" if column in ("items", "accuracy %") else "left")
@@ -129,6 +125,6 @@ def score(
     console.print(table)
     if scored.missing_categories and scored.overall is not None:
         err.print(f"[yellow]note[/yellow]: no entries for {', '.join(scored.missing_categories)}: the overall is"
-                  " the mean of the categories present (OVO-Bench's score.py needs all three)")
+                  " the mean of the categories present (OVO-Bench's score.py needs all three)", soft_wrap=True)
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(scored.as_json(), indent=2))

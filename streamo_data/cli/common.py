@@ -19,6 +19,9 @@ from streamo_data.core.errors import UserError
 from streamo_data.runtime.runner import Executor
 
 if TYPE_CHECKING:  # the stages pull in datasets and pyarrow: imported by the commands that run them
+    from pydantic import ValidationError
+
+    from streamo_data.sources.annotators.client import ClientSettings
     from streamo_data.stages.summary import StageSummary
     from streamo_data.store.storage import AnyPath
 
@@ -33,6 +36,40 @@ ReleaseArg = Annotated[str, typer.Argument(metavar="RELEASE_DIR", help="A releas
                                                                   " (s3://bucket/release), read where it is.")]
 FpsOpt = Annotated[float, typer.Option("--fps", help="Sampled frames per second.")]
 ReplaceOpt = Annotated[bool, typer.Option("--replace", help="Replace an existing output file (refused without).")]
+
+
+# The option that sets each checked field, so a bad value is reported as the flag the user typed.
+OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api-key-env", "timeout_s": "--timeout",
+             "max_attempts": "--max-attempts", "concurrency": "--concurrency", "requests_per_minute": "--rpm",
+             "tokens_per_minute": "--tpm", "price_input_per_million": "--price-in",
+             "price_output_per_million": "--price-out", "window_s": "--window", "actors": "--actors",
+             "prompts": "--prompts", "narration_window_s": "--narration-window",
+             "narration_step_s": "--narration-step", "min_span_iou": "--min-span-iou", "text_model": "--text-model",
+             "query_sources": "--query-source"}
+
+
+def option_error(error: ValidationError) -> UserError:
+    """A checked option's refusal as the flag the user typed, its value shown with any credentials masked."""
+    from streamo_data.store.storage import redacted
+
+    detail = error.errors()[0]
+    field = str(detail["loc"][-1]) if detail["loc"] else ""
+    reason = str(detail["msg"]).removeprefix("Value error, ")
+    value = detail.get("input")
+    shown = redacted(value) if isinstance(value, str) else value
+    return UserError(f"invalid {OPTION_OF.get(field, field)} {shown!r}: {reason}")
+
+
+def client_settings(**fields: Any) -> ClientSettings:
+    """An endpoint's settings from the command's options, a bad one refused as its flag."""
+    from pydantic import ValidationError
+
+    from streamo_data.sources.annotators.client import ClientSettings
+
+    try:
+        return ClientSettings(**fields)
+    except ValidationError as error:
+        raise option_error(error) from None
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from streamo_data.cli.common import console, err
+from streamo_data.cli.common import client_settings, console, err
 from streamo_data.core.errors import UserError
 
 app = typer.Typer()
@@ -53,7 +53,7 @@ def train(
                         max_frames=max_frames, bf16=bf16, lora_rank=lora_rank)
         result = train_vlm(release_dir, out, video_root, Path(model), vlm, features_dir)
         for reason, count in result["skipped_samples"].items():
-            err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}")
+            err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}", soft_wrap=True)
         console.print(f"epoch {result['epoch']}: train loss {result['train_loss']:.4f} over {result['samples']}"
                       f" samples, step {result['step']}; run in {out}")
         return
@@ -62,7 +62,7 @@ def train(
                                gamma=gamma, seed=seed)
     final = run_training(release_dir, out, video_root, options, features_dir)
     for reason, count in final.get("skipped_samples", {}).items():
-        err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}")
+        err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}", soft_wrap=True)
     states = final["validation"]["states"]
     console.print(f"epoch {final['epoch']}: train loss {final['train_loss']:.4f}, validation response F1"
                   f" {states['response']['f1']:.3f}, recall {states['response']['recall']:.3f}; run in {out}")
@@ -126,19 +126,14 @@ def _evaluate_endpoint(model: str, release_dir: Path, split: str, video_root: Pa
                        api_key_env: str, out: Path | None, max_frames: int, concurrency: int) -> dict[str, Any]:
     import asyncio
 
-    from pydantic import ValidationError
-
     from streamo_data.benchmarks.ovo.models import EndpointModel
     from streamo_data.benchmarks.release_eval import evaluate_endpoint
     from streamo_data.sources.annotators.cache import RequestCache
-    from streamo_data.sources.annotators.client import ClientSettings, LLMClient
+    from streamo_data.sources.annotators.client import LLMClient
 
     if out is None or video_root is None:
         raise UserError("--base-url needs --out (where the evaluation goes) and --video-root")
-    try:
-        settings = ClientSettings(model=model, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
-    except ValidationError as error:
-        raise UserError(f"invalid endpoint option: {error.errors()[0]['msg']}") from None
+    settings = client_settings(model=model, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
 
     async def go() -> tuple[dict[str, Any], dict[str, int]]:
         endpoint = EndpointModel(LLMClient(settings, RequestCache(out / "cache")))
@@ -146,7 +141,7 @@ def _evaluate_endpoint(model: str, release_dir: Path, split: str, video_root: Pa
 
     report, skipped = asyncio.run(go())
     for reason, count in skipped.items():
-        err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}")
+        err.print(f"[yellow]skipped[/yellow] {count} samples: {reason}", soft_wrap=True)
     return report
 
 

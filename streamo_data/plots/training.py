@@ -25,13 +25,17 @@ def plot_curves(metrics: Sequence[dict[str, Any]], path: Path) -> None:
     epochs = [m["epoch"] for m in metrics]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [m["train_loss"] for m in metrics], marker="o", label="train")
-    left.plot(epochs, [m["validation"]["loss"] for m in metrics], marker="o", label="validation")
+    validated = [m for m in metrics if m.get("validation")]  # a release with no validation split has none
+    if validated:
+        left.plot([m["epoch"] for m in validated], [m["validation"]["loss"] for m in validated], marker="o",
+                  label="validation")
     left.set(xlabel="epoch", ylabel="loss", title="loss")
     left.legend()
     for state in State:
-        right.plot(epochs, [m["validation"]["states"][state.value]["f1"] for m in metrics], marker="o",
-                   color=STATE_HEX[state], label=state.value)
-    right.set(xlabel="epoch", ylabel="F1", title="validation F1 per state", ylim=(0, 1))
+        right.plot([m["epoch"] for m in validated], [m["validation"]["states"][state.value]["f1"] for m in validated],
+                   marker="o", color=STATE_HEX[state], label=state.value)
+    right.set(xlabel="epoch", ylabel="F1", title="validation F1 per state" if validated else "no validation split",
+              ylim=(0, 1))
     right.legend()
     figure.tight_layout()
     save(figure, path)

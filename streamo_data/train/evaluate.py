@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,7 @@ def evaluate_run(run_dir: Path, release_dir: Path, split: str = "validation", vi
                                    config.dataset_config, cache_dir)
     predicted = predict(model, examples)
     truth = [e.labels for e in examples]
-    report: dict[str, Any] = {"split": split, "samples": len(examples), "states": state_scores(predicted, truth),
-                              "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth),
-                              "timing_offsets": timing_offsets(predicted, truth)}
+    report = state_report(split, predicted, truth)
     templates = answer_templates(train_examples)
     lines = []
     for example, states in zip(examples, predicted, strict=True):
@@ -69,9 +68,21 @@ def evaluate_run(run_dir: Path, release_dir: Path, split: str = "validation", vi
                 for f in np.flatnonzero(states == RESPONSE)}
         lines.append(json.dumps({"sample_id": example.sample_id, "task": example.task,
                                  "predicted": [STATE_NAMES[s] for s in states], "said": said}))
-    write_text_atomic(run_dir / f"predictions_{split}.jsonl", "\n".join(lines) + "\n")
-    write_text_atomic(run_dir / f"evaluation_{split}.json", json.dumps(report, indent=2))
-    plot_confusion(report["confusion"], run_dir / f"confusion_{split}.png", f"states on {split} frames")
-    plot_timing(report["timing_offsets"], report["timing"]["missed"], report["timing"]["false_alarms"],
-                run_dir / f"timing_{split}.png", f"response timing on {split}")
+    write_evaluation(run_dir, split, report, lines)
     return report
+
+
+def state_report(split: str, predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> dict[str, Any]:
+    """The per-state, timing and confusion scores of one split's predicted frame states."""
+    return {"split": split, "samples": len(predicted), "states": state_scores(predicted, truth),
+            "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth),
+            "timing_offsets": timing_offsets(predicted, truth)}
+
+
+def write_evaluation(out_dir: Path, split: str, report: dict[str, Any], lines: list[str]) -> None:
+    """``evaluation_<split>.json``, ``predictions_<split>.jsonl`` and the confusion and timing plots."""
+    write_text_atomic(out_dir / f"predictions_{split}.jsonl", "\n".join(lines) + "\n")
+    write_text_atomic(out_dir / f"evaluation_{split}.json", json.dumps(report, indent=2))
+    plot_confusion(report["confusion"], out_dir / f"confusion_{split}.png", f"states on {split} frames")
+    plot_timing(report["timing_offsets"], report["timing"]["missed"], report["timing"]["false_alarms"],
+                out_dir / f"timing_{split}.png", f"response timing on {split}")

@@ -148,3 +148,28 @@ def test_a_run_killed_midway_resumes_without_sending_an_answered_request_again(b
     data = json.loads(out.read_text())
     assert sum(len(v) for v in data.values()) == len(annotations())
     assert all(e["response"] is not None for e in data["backward"] + data["realtime"])
+
+
+def test_bad_input_is_one_line_naming_it(benchmark: tuple[Path, Path], tmp_path: Path) -> None:
+    path, videos = benchmark
+    not_a_list = tmp_path / "ovo.json"
+    not_a_list.write_text('{"backward": []}')
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps([*annotations(), {"id": 99, "task": "EPM", "video": "x.mp4"}, {"task": "XYZ"}]))
+    cases = [
+        (run_args((not_a_list, videos), tmp_path / "a.json", "--model", str(tmp_path)), "not OVO-Bench annotations"),
+        (run_args(benchmark, tmp_path / "b.json", "--model", str(tmp_path)), "not a model folder"),
+        (run_args(benchmark, tmp_path / "c.json", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                  "--tasks", "EPM,NOPE"), "NOPE not OVO-Bench tasks"),
+        (run_args(benchmark, tmp_path / "d.json", "--model", "m", "--base-url", "ftp://x"), "--base-url"),
+    ]
+    for args, reason in cases:
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+        assert result.exit_code == 2 and reason in result.output and "Traceback" not in result.output, result.output
+    with StubServer() as stub:  # a broken entry is skipped with its reason, the rest are run
+        result = CliRunner().invoke(app, run_args((broken, videos), tmp_path / "e.json", "--model", "stub",
+                                                  "--base-url", stub.base_url, "--api-key-env", "",
+                                                  "--tasks", "EPM"), env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 entries" in result.output and "without question or options" in result.output
+    assert "not one of OVO-Bench's twelve" in result.output

@@ -96,6 +96,7 @@ def test_the_train_command_takes_a_model_folder(tiny: Path, release: Path, sampl
                                       "--max-frames", "4"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "metrics.jsonl").exists() and "train loss" in result.output
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 0  # as the baseline's run folder has
     wrong = CliRunner().invoke(app, ["train", str(release), "--out", str(tmp_path / "x"), "--video-root",
                                      str(sample_videos), "--model", str(tmp_path)])
     assert wrong.exit_code == 2 and "not a model folder" in wrong.output
@@ -208,3 +209,19 @@ def test_training_sees_qwen_vl_3d_positions_as_the_processor_path_gives_them(tin
     real = batch["attention_mask"].bool()
     assert torch.allclose(ours[real], told[real], atol=1e-5)
     assert not torch.allclose(ours[real], untold[real], atol=1e-3)
+
+
+def test_validation_is_teacher_forced_with_one_state_prediction_per_state_label(tiny: Path, release: Path,
+                                                                                sample_videos: Path,
+                                                                                tmp_path: Path) -> None:
+    from streamo_data.train.vlm.loop import validate
+
+    loaded = load_model(tiny)
+    cache = FrameCache(tmp_path, sample_videos, 56)
+    samples = list(iter_release_samples(release, "train"))[:2]
+    items = [sample_inputs(s, cache.get(s.video_id, s.video_path, s.fps), loaded, 4) for s in samples]
+    result = validate(loaded.model, items, loaded.state_ids, VLMConfig(**SMALL), loaded.tokenizer.pad_token_id)
+    assert result["loss"] > 0
+    support = sum(result["states"][state]["support"] for state in ("silence", "standby", "response"))
+    assert support == sum(min(4, s.num_frames) for s in samples)  # one state label a frame turn
+    assert loaded.model.training  # back in training mode for the loop

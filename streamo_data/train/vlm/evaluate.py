@@ -15,9 +15,8 @@ from streamo_data.core.schema import StreamingSample
 from streamo_data.formats.render import render_sample
 from streamo_data.release.read import iter_release_samples
 from streamo_data.runtime.runner import progress_bar
-from streamo_data.store.io import write_text_atomic
 from streamo_data.train.data import STATE_INDEX
-from streamo_data.train.metrics import confusion, state_scores, timing_errors
+from streamo_data.train.evaluate import state_report, write_evaluation
 from streamo_data.train.text_metrics import SampleAnswers, answer_scores
 from streamo_data.train.vlm.frames import FrameCache
 from streamo_data.train.vlm.loop import load_model
@@ -45,12 +44,8 @@ class SplitScorer:
         self.lines.append(json.dumps({"sample_id": sample.sample_id, "task": sample.task, "said": said}))
 
     def report(self, split: str, out_dir: Path) -> dict[str, Any]:
-        predicted, truth = self.predicted, self.truth
-        report = {"split": split, "samples": len(predicted), "states": state_scores(predicted, truth),
-                  "timing": timing_errors(predicted, truth), "confusion": confusion(predicted, truth),
-                  "answers": answer_scores(self.answers)}
-        write_text_atomic(out_dir / f"predictions_{split}.jsonl", "\n".join(self.lines) + "\n")
-        write_text_atomic(out_dir / f"evaluation_{split}.json", json.dumps(report, indent=2))
+        report = {**state_report(split, self.predicted, self.truth), "answers": answer_scores(self.answers)}
+        write_evaluation(out_dir, split, report, self.lines)
         return report
 
 

@@ -22,11 +22,13 @@ import torch
 from streamo_data.core.errors import UserError
 from streamo_data.core.schema import StreamingSample
 from streamo_data.formats.render import STATE_TOKENS, render_sample
+from streamo_data.plots.training import plot_curves
 from streamo_data.release.read import iter_release_samples
 from streamo_data.runtime.runner import progress_bar
 from streamo_data.store.io import write_atomic, write_text_atomic
 from streamo_data.train.hf import state_token_ids
 from streamo_data.train.loss import stream_focal_loss
+from streamo_data.train.metrics import state_scores
 from streamo_data.train.vlm.chat import IGNORE, encode_messages
 from streamo_data.train.vlm.frames import FrameCache
 from streamo_data.train.vlm.positions import rope_positions
@@ -131,11 +133,11 @@ def batch_loss(model: Any, batch: dict[str, torch.Tensor], state_ids: list[int],
 
 
 def load_items(release_dir: Path, cache: FrameCache, loaded: Loaded, config: VLMConfig,
-               skipped: Counter[str]) -> list[dict[str, Any]]:
-    """Every train sample's inputs; a sample whose video is missing or undecodable is counted, not fatal."""
+               skipped: Counter[str], split: str = "train") -> list[dict[str, Any]]:
+    """Every sample's inputs of a split; a sample whose video is missing or undecodable is counted, not fatal."""
     items = []
     with progress_bar(transient=True) as progress:
-        for sample in progress.track(list(iter_release_samples(release_dir, "train")), description="frames"):
+        for sample in progress.track(list(iter_release_samples(release_dir, split)), description=f"frames ({split})"):
             if not (cache.video_root / sample.video_path).exists():
                 skipped["video not found under --video-root"] += 1
                 continue
@@ -146,6 +148,31 @@ def load_items(release_dir: Path, cache: FrameCache, loaded: Loaded, config: VLM
                 continue
             items.append(sample_inputs(sample, frames, loaded, config.max_frames))
     return items
+
+
+def validate(model: Any, items: list[dict[str, Any]], state_ids: list[int], config: VLMConfig,
+             pad_id: int) -> dict[str, Any]:
+    """Teacher-forced validation, as the baseline's: the loss, and at every state label the most likely of
+    the three state tokens against the true one (per-state precision/recall/F1)."""
+    model.eval()
+    losses, predicted, truth = [], [], []
+    ids = torch.tensor(state_ids)
+    with torch.no_grad():
+        for item in items:
+            batch = collate([item], pad_id)
+            positions = rope_positions(model, batch["input_ids"], batch["image_grid_thw"], batch["attention_mask"])
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           position_ids=positions, pixel_values=batch["pixel_values"],
+                           image_grid_thw=batch["image_grid_thw"]).logits.float()
+            losses.append(float(stream_focal_loss(logits, batch["labels"], state_ids, gamma=config.gamma,
+                                                  alpha=config.alpha)))
+            labels = batch["labels"][0, 1:]
+            at = torch.nonzero(torch.isin(labels, ids)).flatten()
+            chosen = logits[0, at][:, ids].argmax(-1)
+            predicted.append(chosen.numpy())
+            truth.append(np.array([state_ids.index(int(t)) for t in labels[at]], np.int64))
+    model.train()
+    return {"loss": sum(losses) / len(losses), "states": state_scores(predicted, truth)}
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -165,6 +192,7 @@ def train_vlm(release_dir: Path, run_dir: Path, video_root: Path, model_dir: Pat
     skipped: Counter[str] = Counter()
     cache = FrameCache(frames_dir or run_dir / "frames", video_root, config.frame_side)
     items = load_items(release_dir, cache, loaded, config, skipped)
+    held_out = load_items(release_dir, cache, loaded, config, Counter(), "validation")
     if not items:
         raise UserError(f"{release_dir} has no trainable samples under {video_root} ({dict(skipped)})")
     if config.lora_rank:
@@ -195,13 +223,17 @@ def train_vlm(release_dir: Path, run_dir: Path, video_root: Path, model_dir: Pat
                 optimizer.step()
                 optimizer.zero_grad()
                 step += 1
-        history.append({"epoch": epoch, "step": step, "train_loss": sum(losses) / len(losses),
-                        "samples": len(items)})
+        entry: dict[str, Any] = {"epoch": epoch, "step": step, "train_loss": sum(losses) / len(losses),
+                                 "samples": len(items)}
+        if held_out:
+            entry["validation"] = validate(loaded.model, held_out, loaded.state_ids, config, pad_id)
+        history.append(entry)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(checkpoint, {"model": loaded.model.state_dict(), "optimizer": optimizer.state_dict(),
                                      "epoch": epoch, "step": step})
         write_text_atomic(metrics_path, "".join(json.dumps(entry) + "\n" for entry in history))
     write_text_atomic(run_dir / "skipped.json", json.dumps(dict(skipped), indent=2))
+    plot_curves(history, run_dir / "curves.png")
     # RUN/model: what predict and a Hub upload read; LoRA adapters are merged into it
     model = loaded.model.merge_and_unload() if config.lora_rank else loaded.model
     for part in (model, loaded.tokenizer, loaded.processor):
