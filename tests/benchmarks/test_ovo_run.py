@@ -155,7 +155,9 @@ def test_bad_input_is_one_line_naming_it(benchmark: tuple[Path, Path], tmp_path:
     not_a_list = tmp_path / "ovo.json"
     not_a_list.write_text('{"backward": []}')
     broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps([*annotations(), {"id": 99, "task": "EPM", "video": "x.mp4"}, {"task": "XYZ"}]))
+    missing = {**annotations()[0], "id": 77, "video": "Ego4D/clips/not_there.mp4"}
+    broken.write_text(json.dumps([*annotations(), {"id": 99, "task": "EPM", "video": "x.mp4"}, {"task": "XYZ"},
+                                  missing]))
     cases = [
         (run_args((not_a_list, videos), tmp_path / "a.json", "--model", str(tmp_path)), "not OVO-Bench annotations"),
         (run_args(benchmark, tmp_path / "b.json", "--model", str(tmp_path)), "not a model folder"),
@@ -173,3 +175,6 @@ def test_bad_input_is_one_line_naming_it(benchmark: tuple[Path, Path], tmp_path:
     assert result.exit_code == 0, result.output
     assert "skipped 1 entries" in result.output and "without question or options" in result.output
     assert "not one of OVO-Bench's twelve" in result.output
+    assert "failed 1 questions" in result.output and "not_there.mp4" in result.output  # the run went on
+    written = json.loads((tmp_path / "e.json").read_text())["backward"]
+    assert [e["response"] is None for e in written] == [False, False, True]  # as OVO-Bench writes a failure
