@@ -31,7 +31,7 @@ def sample_job(sample: StreamingSample, frames: int) -> Job:
         head = content.rpartition(f"{time_tag(frame, sample.fps)}\n")[0].rstrip("\n")
         if head:
             questions[frame] = head
-    return Job(sample.sample_id, "", {}, questions=questions, last_frame=frames - 1, stop_on_response=False,
+    return Job(sample.sample_id, {}, questions=questions, last_frame=frames - 1, stop_on_response=False,
                fps=sample.fps)
 
 

@@ -49,6 +49,7 @@ def run(
     from streamo_data.benchmarks.ovo.protocols import PROTOCOLS
     from streamo_data.benchmarks.ovo.run import RunSettings, file_digest, run_benchmark, work_dir
     from streamo_data.benchmarks.ovo.tasks import CATEGORY_OF
+    from streamo_data.train.vlm.loop import model_dir_of
 
     if protocol not in PROTOCOLS:
         raise UserError(f"--protocol {protocol!r}: one of {', '.join(PROTOCOLS)}")
@@ -63,18 +64,15 @@ def run(
                   f" {loaded.first_skipped[reason]})", soft_wrap=True)
     make_model: Callable[[], BenchModel]
     if base_url is not None:
-        from streamo_data.sources.annotators.cache import RequestCache
-        from streamo_data.sources.annotators.client import LLMClient
-
         endpoint_settings = client_settings(model=model, base_url=base_url, api_key_env=api_key_env,
                                             timeout_s=timeout, concurrency=concurrency, requests_per_minute=rpm,
                                             tokens_per_minute=tpm)
         endpoint = endpoint_settings.endpoint
 
-        def make_model() -> BenchModel:  # the client's pools belong to the event loop that runs them
-            return EndpointModel(LLMClient(endpoint_settings, RequestCache(work_dir(out) / "cache")))
+        def make_model() -> BenchModel:
+            return EndpointModel.connect(endpoint_settings, work_dir(out))
     else:
-        if not (Path(model) / "config.json").exists() and not (Path(model) / "model" / "config.json").exists():
+        if not (model_dir_of(Path(model)) / "config.json").exists():
             raise UserError(f"--model {model}: not a model folder nor a run of `streamo train --model` (no"
                             " config.json); for an endpoint pass --base-url")
         endpoint, concurrency = None, 1

@@ -128,16 +128,14 @@ def _evaluate_endpoint(model: str, release_dir: Path, split: str, video_root: Pa
 
     from streamo_data.benchmarks.ovo.models import EndpointModel
     from streamo_data.benchmarks.release_eval import evaluate_endpoint
-    from streamo_data.sources.annotators.cache import RequestCache
-    from streamo_data.sources.annotators.client import LLMClient
 
     if out is None or video_root is None:
         raise UserError("--base-url needs --out (where the evaluation goes) and --video-root")
     settings = client_settings(model=model, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency)
 
     async def go() -> tuple[dict[str, Any], dict[str, int]]:
-        endpoint = EndpointModel(LLMClient(settings, RequestCache(out / "cache")))
-        return await evaluate_endpoint(endpoint, release_dir, split, video_root, out, max_frames)
+        return await evaluate_endpoint(EndpointModel.connect(settings, out), release_dir, split, video_root, out,
+                                       max_frames)
 
     report, skipped = asyncio.run(go())
     for reason, count in skipped.items():

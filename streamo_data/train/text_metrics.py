@@ -46,6 +46,10 @@ def normalised(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s.]", " ", text.lower()).split()).rstrip(".")
 
 
+def mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else 0.0
+
+
 def answer_scores(samples: Iterable[SampleAnswers]) -> dict[str, float | int]:
     from rouge_score import rouge_scorer
 
@@ -63,6 +67,5 @@ def answer_scores(samples: Iterable[SampleAnswers]) -> dict[str, float | int]:
                 said_span = span_of(said)
                 spans_exact.append(float(said_span == true_span))
                 spans_iou.append(temporal_iou(said_span, true_span) if said_span else 0.0)
-    mean = (lambda values: float(np.mean(values)) if values else 0.0)  # noqa: E731
     return {"responses": len(rouge), "matched": matched, "rouge_l": mean(rouge), "exact": mean(exact),
             "span_answers": len(spans_exact), "span_exact": mean(spans_exact), "span_iou": mean(spans_iou)}

@@ -18,8 +18,10 @@ import numpy as np
 from streamo_data.benchmarks.ovo.protocols import Job, Reply
 from streamo_data.core.align import time_tag
 from streamo_data.formats.render import REFERENCE_SYSTEM_PROMPT, STATE_TOKENS
-from streamo_data.sources.annotators.client import LLMClient, Usage, request_body
+from streamo_data.sources.annotators.cache import RequestCache
+from streamo_data.sources.annotators.client import ClientSettings, LLMClient, Usage, request_body
 from streamo_data.train.vlm.chat import STREAM
+from streamo_data.train.vlm.frames import square
 
 OFFLINE_SYSTEM = "You are a helpful assistant."  # Qwen-VL's default, which OVO-Bench's Qwen2-VL runs get
 STREAM_WINDOW = 120  # turns kept in an endpoint's conversation, as the reference's OVO-Bench script keeps
@@ -61,6 +63,12 @@ class EndpointModel:
         self.stream_max_tokens = stream_max_tokens
         self.usage = client.usage
 
+    @classmethod
+    def connect(cls, settings: ClientSettings, work: Path) -> EndpointModel:
+        """A model on a client of its own, its replies cached under ``work/cache`` (inside the event loop
+        that runs it: the client's connection pools belong to that loop)."""
+        return cls(LLMClient(settings, RequestCache(work / "cache")))
+
     def image(self, path: Path) -> dict[str, Any]:
         url = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
         return {"type": "image_url", "image_url": {"url": url, "detail": self.detail}}
@@ -81,9 +89,9 @@ class EndpointModel:
                 turns.append((user, {"role": "assistant", "content": TOKENS["silence"]}))
                 replies.append((frame, "silence", ""))
                 continue
-            kept = [(u, a) for u, a in turns[-(STREAM_WINDOW - 1):]] + [(user, None)]
+            kept = [*turns[-(STREAM_WINDOW - 1):], (user, None)]
             messages: list[dict[str, Any]] = [{"role": "system", "content": REFERENCE_SYSTEM_PROMPT}]
-            if len(turns) >= STREAM_WINDOW and job.ask_frame < frame - STREAM_WINDOW + 1:
+            if job.ask_frame < frame - STREAM_WINDOW + 1:
                 # the question's turn slid out of the window: the first kept turn carries it, as the script does
                 first = kept[0][0]
                 question = job.questions[job.ask_frame]
@@ -113,7 +121,7 @@ def read_frames(paths: list[Path], side: int) -> np.ndarray:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"{path}: not a readable image")
-        frames.append(cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (side, side), interpolation=cv2.INTER_AREA))
+        frames.append(square(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), side))
     return np.stack(frames)
 
 
@@ -121,10 +129,9 @@ class LocalModel:
     """A VLM folder on this machine; one question at a time (the model holds the cores)."""
 
     def __init__(self, folder: Path, frame_side: int, max_tokens: int = 128) -> None:
-        from streamo_data.train.vlm.loop import load_model
+        from streamo_data.train.vlm.loop import load_model, model_dir_of
 
-        model_dir = folder / "model" if (folder / "model" / "config.json").exists() else folder
-        self.loaded, self.name = load_model(model_dir), str(folder)
+        self.loaded, self.name = load_model(model_dir_of(folder)), str(folder)
         self.side, self.max_tokens = frame_side, max_tokens
         self.usage = Usage()
 

@@ -49,16 +49,13 @@ class Job:
     """One unit of inference, journaled under ``key`` once answered."""
 
     key: str
-    category: str
     entry: dict[str, Any]
     until_s: float = 0.0  # offline: the clip's end
     prompt: str = ""  # offline
-    test: int | None = None  # offline: the forward test this answers
     questions: dict[int, str] = field(default_factory=dict)  # streaming: frame -> question
     ask_frame: int = 0  # streaming: frames before it are fast-forwarded as silence
     last_frame: int | None = None  # streaming: None streams to the video's end
     stop_on_response: bool = True
-    step: str | None = None  # streaming SSR
     fps: float = 1.0  # streaming: frames a second (OVO-Bench's protocol is 1 fps)
 
 
@@ -66,42 +63,42 @@ def seconds(value: Any) -> int:
     return int(float(value))
 
 
-def offline_jobs(category: str, entry: dict[str, Any]) -> list[Job]:
+def offline_jobs(entry: dict[str, Any]) -> list[Job]:
     if entry["task"] in MULTIPLE_CHOICE:
-        return [Job(str(entry["id"]), category, entry, float(entry["realtime"]), offline_prompt(entry))]
-    return [Job(f"{entry['id']}/{i}", category, entry, float(test["realtime"]), offline_prompt(entry, i), test=i)
+        return [Job(str(entry["id"]), entry, float(entry["realtime"]), offline_prompt(entry))]
+    return [Job(f"{entry['id']}/{i}", entry, float(test["realtime"]), offline_prompt(entry, i))
             for i, test in enumerate(entry["test_info"])]
 
 
-def streaming_jobs(category: str, entry: dict[str, Any]) -> list[Job]:
+def streaming_jobs(entry: dict[str, Any]) -> list[Job]:
     task, key = entry["task"], str(entry["id"])
     if task in MULTIPLE_CHOICE:
         ask = seconds(entry["realtime"])
         if task == "ASI":
             ask = random.Random(f"ovo-bench ASI {entry['id']}").randint(0, ask)
-        return [Job(key, category, entry, questions={ask: stream_choice_question(entry)}, ask_frame=ask)]
+        return [Job(key, entry, questions={ask: stream_choice_question(entry)}, ask_frame=ask)]
     last = max(seconds(test["realtime"]) for test in entry["test_info"])
     if task == "REC":
         ask = max(seconds(entry["start_times"][0]) - 3, 0)
-        return [Job(key, category, entry, questions={ask: stream_rec_question(entry)}, ask_frame=ask,
+        return [Job(key, entry, questions={ask: stream_rec_question(entry)}, ask_frame=ask,
                     last_frame=last, stop_on_response=False)]
     if task == "CRR":
         ask = seconds(entry["ask_time"])
-        return [Job(key, category, entry, questions={ask: entry["question"]}, ask_frame=ask, last_frame=last)]
+        return [Job(key, entry, questions={ask: entry["question"]}, ask_frame=ask, last_frame=last)]
     jobs = []  # SSR: a stream per step
     starts = entry.get("start_time") or []
     for index, step in enumerate(entry.get("all_steps") or []):
         tests = [seconds(t["realtime"]) for t in entry["test_info"] if t["step"] == step]
         if tests:
             ask = seconds(starts[index]) if index < len(starts) else 0
-            jobs.append(Job(f"{key}/step{index}", category, entry, questions={ask: stream_ssr_question(step)},
-                            ask_frame=ask, last_frame=max(tests), step=step))
+            jobs.append(Job(f"{key}/step{index}", entry, questions={ask: stream_ssr_question(step)},
+                            ask_frame=ask, last_frame=max(tests)))
     return jobs
 
 
 def jobs_for(protocol: str, lists: dict[str, list[dict[str, Any]]]) -> list[Job]:
     make = offline_jobs if protocol == OFFLINE else streaming_jobs
-    return [job for category, entries in lists.items() for entry in entries for job in make(category, entry)]
+    return [job for entries in lists.values() for entry in entries for job in make(entry)]
 
 
 def rec_count(text: str) -> str:
@@ -110,19 +107,14 @@ def rec_count(text: str) -> str:
     return str(ord(match.group(1)) - 64) if match else text
 
 
-def _first_response(replies: list[Reply]) -> Reply | None:
-    return next((reply for reply in replies if reply[1] == "response"), None)
-
-
-def result_entries(protocol: str, category: str, entry: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
+def result_entry(protocol: str, entry: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
     """The entry as OVO-Bench's result file holds it; ``answers`` maps this entry's job keys to what the
     job returned (a reply text offline, a list of replies streaming); a missing key is a failed job."""
     key = str(entry["id"])
     if entry["task"] in MULTIPLE_CHOICE:
         answer = answers.get(key)
-        if protocol == STREAMING and answer is not None:
-            first = _first_response([(r[0], r[1], r[2]) for r in answer])
-            answer = first[2] if first else None
+        if protocol == STREAMING and answer is not None:  # the first response's text
+            answer = next((text for _, state, text in answer if state == "response"), None)
         return {"id": entry["id"], "video": entry["video"], "task": entry["task"], "question": entry["question"],
                 "response": answer, "ground_truth": chr(65 + entry["gt"])}
     tests = [dict(test) for test in entry["test_info"]]

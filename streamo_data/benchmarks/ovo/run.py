@@ -25,7 +25,7 @@ from typing import Any
 from streamo_data.benchmarks.ovo.annotations import Annotations
 from streamo_data.benchmarks.ovo.frames import frames_until, uniform, video_frames
 from streamo_data.benchmarks.ovo.models import BenchModel
-from streamo_data.benchmarks.ovo.protocols import OFFLINE, Job, jobs_for, result_entries
+from streamo_data.benchmarks.ovo.protocols import OFFLINE, Job, jobs_for, result_entry
 from streamo_data.core.errors import UserError
 from streamo_data.runtime.runner import progress_bar
 from streamo_data.sources.annotators.client import RequestFailed
@@ -175,7 +175,7 @@ async def run_benchmark(annotations: Annotations, video_root: Path, model: Bench
     finally:
         journal.close()
         await model.close()
-    lists = {category: [result_entries(settings.protocol, category, entry, answers) for entry in entries]
+    lists = {category: [result_entry(settings.protocol, entry, answers) for entry in entries]
              for category, entries in annotations.lists.items()}
     write_text_atomic(results, json.dumps(lists, indent=4, ensure_ascii=False))
     report.seconds = time.perf_counter() - started

@@ -16,13 +16,18 @@ from streamo_data.video.probe import plan_sampling
 DECODE_CHUNK = 64
 
 
+def square(frame: np.ndarray, side: int) -> np.ndarray:
+    """A frame at ``side`` x ``side`` (area-averaged), the size the model's pixel budget was set for."""
+    return cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
+
+
 def decode_frames(path: Path, fps: float, side: int, backends: Sequence[FrameBackend]) -> np.ndarray:
     """``[frames, side, side, 3]`` uint8 of the video's sampled frames; the next backend starts over if one fails."""
     indices = plan_sampling(str(path), fps, backends).indices
     reasons = []
     for backend in backends:
         try:
-            parts = [np.stack([cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in frames])
+            parts = [np.stack([square(f, side) for f in frames])
                      for frames in backend.iter_frames(str(path), indices, DECODE_CHUNK)]
         except DecodeError as error:
             reasons.append(str(error))

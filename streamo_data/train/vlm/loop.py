@@ -66,6 +66,11 @@ class Loaded:
     state_ids: list[int]
 
 
+def model_dir_of(folder: Path) -> Path:
+    """The model folder a path names: a run of ``streamo train --model`` keeps its model in ``RUN/model``."""
+    return folder / "model" if (folder / "model" / "config.json").exists() else folder
+
+
 def load_model(model_dir: Path) -> Loaded:
     """The model, tokenizer and image processor of a model folder; the state tokens are added (and the
     embeddings resized) when the tokenizer lacks them, as the reference's ``--new_special_tokens`` does."""
@@ -124,12 +129,18 @@ def collate(items: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]
             "image_grid_thw": torch.cat([item["image_grid_thw"] for item in items])}
 
 
-def batch_loss(model: Any, batch: dict[str, torch.Tensor], state_ids: list[int], config: VLMConfig) -> torch.Tensor:
+def batch_logits(model: Any, batch: dict[str, torch.Tensor], config: VLMConfig) -> torch.Tensor:
+    """The model's float32 logits over a collated batch, at Qwen-VL's 3-D positions."""
     with torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16, enabled=config.bf16):
         positions = rope_positions(model, batch["input_ids"], batch["image_grid_thw"], batch["attention_mask"])
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=positions,
                        pixel_values=batch["pixel_values"], image_grid_thw=batch["image_grid_thw"]).logits
-    return stream_focal_loss(logits.float(), batch["labels"], state_ids, gamma=config.gamma, alpha=config.alpha)
+    return logits.float()
+
+
+def batch_loss(model: Any, batch: dict[str, torch.Tensor], state_ids: list[int], config: VLMConfig) -> torch.Tensor:
+    return stream_focal_loss(batch_logits(model, batch, config), batch["labels"], state_ids, gamma=config.gamma,
+                             alpha=config.alpha)
 
 
 def load_items(release_dir: Path, cache: FrameCache, loaded: Loaded, config: VLMConfig,
@@ -160,10 +171,7 @@ def validate(model: Any, items: list[dict[str, Any]], state_ids: list[int], conf
     with torch.no_grad():
         for item in items:
             batch = collate([item], pad_id)
-            positions = rope_positions(model, batch["input_ids"], batch["image_grid_thw"], batch["attention_mask"])
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                           position_ids=positions, pixel_values=batch["pixel_values"],
-                           image_grid_thw=batch["image_grid_thw"]).logits.float()
+            logits = batch_logits(model, batch, config)
             losses.append(float(stream_focal_loss(logits, batch["labels"], state_ids, gamma=config.gamma,
                                                   alpha=config.alpha)))
             labels = batch["labels"][0, 1:]

@@ -150,9 +150,9 @@ def answer_over_frames(loaded: Loaded, frames: np.ndarray, prompt: str, system: 
 def predict_video(run_model: Path, video: Path, fps: float, side: int, question: str | None) -> list[FrameReply]:
     """A model folder, or a run of ``streamo train --model`` (its ``model/``), over one video's sampled frames."""
     from streamo_data.train.vlm.frames import decode_frames
-    from streamo_data.train.vlm.loop import load_model
+    from streamo_data.train.vlm.loop import load_model, model_dir_of
     from streamo_data.video.backends import available_backends
 
-    loaded = load_model(run_model / "model" if (run_model / "model" / "config.json").exists() else run_model)
+    loaded = load_model(model_dir_of(run_model))
     frames = decode_frames(video, fps, side, available_backends())
     return stream_replies(loaded, frames, user_turns(len(frames), fps, question))
