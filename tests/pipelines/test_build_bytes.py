@@ -1,0 +1,57 @@
+"""The build's output is pinned: a seeded synthetic mixture of every task gives exactly the shards recorded in
+``tests/fixtures/pinned_build.json``. Speed work on the build (labels as arrays, one alignment per sample, fewer
+Ray batches) must keep every row; a change that means to change the output re-pins with
+``python tests/pipelines/test_build_bytes.py`` and says so in its commit.
+
+The file checksums hold for the pyarrow version that wrote them (Parquet records its writer); the rows'
+digests hold for any."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
+from streamo_data.runtime.runner import Executor
+from streamo_data.sources.sample_sources import write_mixture
+from streamo_data.store.manifest import read_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+PINNED = ROOT / "tests" / "fixtures" / "pinned_build.json"
+FRACTION = 0.004  # 1,860 samples over the six tasks of the public mixture, both splits
+
+
+def build(folder: Path) -> dict[str, Any]:
+    """The pinned build's shards: path, rows, file sha256 and a digest of the rows themselves."""
+    config = write_mixture(folder / "inputs", FRACTION, ROOT / "pipelines" / "public_annotations.yaml",
+                           videos_per_batch=150)
+    release = folder / "release"
+    run_mixture(MixtureConfig.load(config), folder / "work", release, Executor(kind="local"))
+    shards = []
+    for shard in read_manifest(release).shards:
+        rows = pq.read_table(release / shard.path).to_pylist()
+        digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+        shards.append({"path": shard.path, "num_rows": shard.num_rows, "sha256": shard.sha256, "rows": digest})
+    return {"pyarrow": pa.__version__, "shards": shards}
+
+
+def test_a_seeded_build_gives_the_pinned_rows_and_bytes(tmp_path: Path) -> None:
+    pinned, built = json.loads(PINNED.read_text()), build(tmp_path)
+    assert [(s["path"], s["num_rows"], s["rows"]) for s in built["shards"]] == \
+        [(s["path"], s["num_rows"], s["rows"]) for s in pinned["shards"]]
+    if built["pyarrow"] == pinned["pyarrow"]:
+        assert [s["sha256"] for s in built["shards"]] == [s["sha256"] for s in pinned["shards"]]
+
+
+if __name__ == "__main__":  # re-pin: only for a change meant to change the output
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        PINNED.write_text(json.dumps(build(Path(work)), indent=1) + "\n")
+    print(f"pinned {PINNED}", file=sys.stderr)
