@@ -36,6 +36,7 @@ from aiohttp import web
 
 SEGMENT = re.compile(r"from (\d+(?:\.\d+)?)s to (\d+(?:\.\d+)?)s")
 DURATION = re.compile(r"lasts (\d+(?:\.\d+)?)s")
+WINDOW_LINE = re.compile(r"^(\d+(?:\.\d+)?)s-(\d+(?:\.\d+)?)s: frames at", re.MULTILINE)
 NOTE = re.compile(r"^(\d+(?:\.\d+)?)s-(\d+(?:\.\d+)?)s: (.+)$", re.MULTILINE)
 QUOTED = re.compile(r'"([^"]+)"')
 
@@ -61,7 +62,7 @@ def _quoting(answer: Any, extra: str) -> Any:
 class Fault:
     kind: str  # "429" | "401" | "500" | "slow" | "malformed" | "bad_times" | "empty" | "at_end" | "not_json"
     #            | "no_choices" | "echo_key"
-    #            | "disagree" | "negative" | "repeat" (the pipelines' stages)
+    #            | "disagree" | "negative" | "repeat" | "drop_window" (the pipelines' stages)
     retry_after: float | str | None = None  # a number of seconds, or the raw header text
     seconds: float = 0.0
     schema: str | None = None  # only a request with this reply schema consumes the fault
@@ -106,6 +107,10 @@ def stage_answer(schema: str, text: str, start: float, end: float, duration: flo
     """The multi-stage pipelines' stages; None for any other schema."""
     if schema == "narration_window_reply":
         return {"change": f"Scene {int(start // 5) + 1} is on screen."}
+    if schema == "narration_windows_reply":  # the same answer per window as one window a request gets
+        windows = [{"start_s": float(a), "end_s": float(b), "change": f"Scene {int(float(a) // 5) + 1} is on screen."}
+                   for a, b in WINDOW_LINE.findall(text)]
+        return {"windows": windows[:-1] if fault == "drop_window" else windows}
     if schema == "narration_rewrite_reply":
         if fault == "negative":
             return {"negative": True, "reason": "a static scene with nothing to narrate", "items": []}
@@ -126,8 +131,8 @@ def stage_answer(schema: str, text: str, start: float, end: float, duration: flo
             start, end = duration + 5, duration + 9
         return {"start_s": start, "end_s": end}
     if schema == "grounding_query_reply":
-        quoted = QUOTED.search(text)
-        caption = quoted.group(1) if quoted else "something"
+        quoted = QUOTED.findall(text)  # the caption is the prompt's last quoted text, after its instructions
+        caption = quoted[-1] if quoted else "something"
         return {"query": caption if fault == "repeat" else f"the moment {caption.rstrip('.').lower()}"}
     if schema == "ts_qa_changes_reply":
         times = ([duration + 2, duration + 4] if fault == "bad_times"

@@ -33,6 +33,9 @@ PriceOutOpt = Annotated[float, typer.Option(help="USD per million output tokens.
 WindowOpt = Annotated[float, typer.Option(help="Caption windows (s) for videos without events.")]
 ActorsOpt = Annotated[int, typer.Option(help="Ray actors (clients) sharing the concurrency.")]
 PromptsOpt = Annotated[Path | None, typer.Option(help="Folder of prompt templates (default: annotators/).")]
+ImageMaxSideOpt = Annotated[int, typer.Option(help="Frames are downscaled to this many pixels on the long side.")]
+ImageDetailOpt = Annotated[str, typer.Option(help="Vision detail of each frame: low (one fixed cost an image),"
+                                                  " high or auto (per 512-pixel tile).")]
 
 annotate_app = typer.Typer(help="Run annotators over ingested videos, writing events.parquet.", no_args_is_help=True)
 
@@ -74,6 +77,15 @@ def _options(kind: str, model: str, base_url: str | None, api_key_env: str, conc
         raise option_error(error) from None
 
 
+def stage_line(tally: dict[str, float], videos: int) -> str:
+    """One stage's --dry-run counts, and per 1,000 videos (requests, image and text tokens)."""
+    per = 1000 / videos if videos else 0.0
+    return (f"{tally['requests']:g} requests, about {tally['tokens']:,.0f} tokens ({tally['image_tokens']:,.0f} image"
+            f" tokens in {tally['images']:g} images, {tally['text_tokens']:,.0f} text), about ${tally['cost']:,.4f};"
+            f" per 1,000 videos {tally['requests'] * per:,.0f} requests, {tally['image_tokens'] * per:,.0f} image"
+            f" and {tally['text_tokens'] * per:,.0f} text tokens")
+
+
 def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, api_key_env: str, concurrency: int,
                   rpm: float | None, tpm: float | None, timeout: float, max_attempts: int, price_in: float,
                   price_out: float, window: float, prompts: Path | None, dry_run: bool, batch: bool, actors: int,
@@ -87,10 +99,10 @@ def _llm_annotate(kind: str, work_dir: Path, model: str, base_url: str | None, a
         console.print(f"dry run: {estimated.videos} videos, {estimated.estimated_requests} requests (more if"
                       f" replies need their one retry), about {estimated.estimated_tokens:,} tokens, about"
                       f" ${estimated.estimated_cost:,.4f} at the given prices; nothing was sent")
-        if len(estimated.stages) > 1:
-            for stage, tally in estimated.stages.items():
-                console.print(f"  stage {stage}: {tally['requests']:g} requests, about {tally['tokens']:,.0f}"
-                              f" tokens, about ${tally['cost']:,.4f}")
+        for label, stages in (("", estimated.stages), ("paper's one window a request: ", estimated.paper_stages)):
+            if len(estimated.stages) > 1 or label and stages:
+                for stage, tally in stages.items():
+                    console.print(f"  {label}stage {stage}: {stage_line(tally, estimated.videos)}")
         return
     if batch:
         outcome = run_batch_pass(work_dir, options, on_poll=lambda b: console.print(f"batch {b['id']}: {b['status']}"))
@@ -126,6 +138,8 @@ def _register_llm_command(kind: str, summary: str) -> None:
         price_out: PriceOutOpt = 0.0,
         window: WindowOpt = 10.0,
         prompts: PromptsOpt = None,
+        image_max_side: ImageMaxSideOpt = 512,
+        image_detail: ImageDetailOpt = "low",
         dry_run: Annotated[bool, typer.Option(help="Estimate requests and tokens; send nothing.")] = False,
         batch: Annotated[bool, typer.Option(help="Use the OpenAI Batch API, then validate as usual.")] = False,
         actors: ActorsOpt = 2,
@@ -134,7 +148,8 @@ def _register_llm_command(kind: str, summary: str) -> None:
         num_cpus: CpusOpt = None,
     ) -> None:
         _llm_annotate(kind, work_dir, model, base_url, api_key_env, concurrency, rpm, tpm, timeout, max_attempts,
-                      price_in, price_out, window, prompts, dry_run, batch, actors, executor, address, num_cpus)
+                      price_in, price_out, window, prompts, dry_run, batch, actors, executor, address, num_cpus,
+                      image_max_side=image_max_side, image_detail=image_detail)
 
     command.__doc__ = summary
     annotate_app.command(kind)(command)
@@ -166,7 +181,12 @@ def _register_pipeline_command(kind: str, summary: str) -> None:
         query_source: Annotated[list[str] | None, typer.Option(help="Grounding queries: rewrite captions whose"
                                                                " source starts with this (repeatable; default:"
                                                                " every caption).")] = None,
+        narration_windows_per_request: Annotated[int, typer.Option(
+            help="Narration: consecutive windows answered in one request over the frames they share (1: one"
+                 " window a request, the paper's method).")] = 1,
         prompts: PromptsOpt = None,
+        image_max_side: ImageMaxSideOpt = 512,
+        image_detail: ImageDetailOpt = "low",
         dry_run: Annotated[bool, typer.Option(help="Estimate requests and tokens per stage; send nothing.")] = False,
         batch: Annotated[bool, typer.Option(help="Answer the first stage with the OpenAI Batch API.")] = False,
         actors: ActorsOpt = 2,
@@ -177,7 +197,9 @@ def _register_pipeline_command(kind: str, summary: str) -> None:
         _llm_annotate(kind, work_dir, model, base_url, api_key_env, concurrency, rpm, tpm, timeout, max_attempts,
                       price_in, price_out, window, prompts, dry_run, batch, actors, executor, address, num_cpus,
                       text_model=text_model, narration_window_s=narration_window, narration_step_s=narration_step,
-                      min_span_iou=min_span_iou, query_sources=tuple(query_source or ()))
+                      min_span_iou=min_span_iou, query_sources=tuple(query_source or ()),
+                      narration_windows_per_request=narration_windows_per_request, image_max_side=image_max_side,
+                      image_detail=image_detail)
 
     command.__doc__ = summary
     annotate_app.command(kind.replace("_", "-"))(command)

@@ -45,7 +45,8 @@ OPTION_OF = {"model": "--model", "base_url": "--base-url", "api_key_env": "--api
              "price_output_per_million": "--price-out", "window_s": "--window", "actors": "--actors",
              "prompts": "--prompts", "narration_window_s": "--narration-window",
              "narration_step_s": "--narration-step", "min_span_iou": "--min-span-iou", "text_model": "--text-model",
-             "query_sources": "--query-source"}
+             "query_sources": "--query-source", "narration_windows_per_request": "--narration-windows-per-request",
+             "image_max_side": "--image-max-side", "image_detail": "--image-detail"}
 
 
 def option_error(error: ValidationError) -> UserError:

@@ -173,8 +173,11 @@ def align(
             issues.append(f"response {index} ({_clip(response.content)!r}) has neither a span nor a time")
             continue
         if response.st_time is not None and response.end_time is not None:
-            for frame in range(frame_of(response.st_time, fps), min(target, num_frames)):
-                states[frame], answers[frame], owner[frame] = State.STANDBY, "", None
+            first, stop = frame_of(response.st_time, fps), min(target, num_frames)
+            if first < stop:  # whole runs at once: a span covers many frames, and this runs for every sample
+                states[first:stop] = [State.STANDBY] * (stop - first)
+                answers[first:stop] = [""] * (stop - first)
+                owner[first:stop] = [None] * (stop - first)
         if target >= num_frames:
             issues.append(
                 f"response {index} ({_clip(response.content)!r}) answers on frame {target}, past the last"

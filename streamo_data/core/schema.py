@@ -13,7 +13,7 @@ import posixpath
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
 
 from streamo_data.core.align import Alignment, State, align
 
@@ -84,10 +84,14 @@ def _inside_the_root(video_path: str) -> str:
 VideoPath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_inside_the_root)]
 
 
+# One encoder for every id: ``json.dumps`` with options builds a new encoder per call, which was a tenth of
+# a build's time (an id per event, candidate and sample). The bytes are json.dumps's with these options.
+_ID_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def stable_id(*parts: Any, length: int = 16) -> str:
     """A content hash, so that the same input always gets the same id on any machine."""
-    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:length]
+    return hashlib.sha256(_ID_ENCODER.encode(parts).encode("utf-8")).hexdigest()[:length]
 
 
 class _Model(BaseModel):
@@ -259,6 +263,10 @@ class ResponseTurn(_Model):
         return self.end_time if self.end_time is not None else self.time  # type: ignore[return-value]  # validated: a span or a time
 
 
+# The validation context key under which StreamingSample.create hands its validator what it derived.
+_DERIVED = "streamo_data.derived"
+
+
 class StreamingSample(_Model):
     """One instruction sample on one video, with the per-frame states it implies.
 
@@ -299,16 +307,18 @@ class StreamingSample(_Model):
         # Past the maximum, the labels are not derived (that costs memory per frame): validation says why.
         alignment = (align(questions, responses, num_frames, fps) if too_long(duration_s, num_frames, fps) is None
                      else Alignment([], [], {}))
-        return cls(
-            sample_id=cls.content_id(task, source, video_id, fps, num_frames, questions, responses),
-            task=task, source=source, video_id=video_id, video_path=video_path,
-            video_name=video_name or video_path.rsplit("/", 1)[-1], duration_s=duration_s,
-            fps=fps, num_frames=num_frames, questions=questions, responses=responses,
-            states=alignment.states, answers=alignment.answers,
-        )
+        sample_id = cls.content_id(task, source, video_id, fps, num_frames, questions, responses)
+        # The labels and the id were just derived from these very turns: the validator checks the rest
+        # and takes them as derived, rather than aligning and hashing each sample a second time.
+        return cls.model_validate({
+            "sample_id": sample_id, "task": task, "source": source, "video_id": video_id, "video_path": video_path,
+            "video_name": video_name or video_path.rsplit("/", 1)[-1], "duration_s": duration_s,
+            "fps": fps, "num_frames": num_frames, "questions": questions, "responses": responses,
+            "states": alignment.states, "answers": alignment.answers,
+        }, context={_DERIVED: (alignment, sample_id)})
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
+    def _consistent(self, info: ValidationInfo) -> Self:
         where = f"sample {self.sample_id} ({self.task}, video {self.video_id})"
         long = too_long(self.duration_s, self.num_frames, self.fps)
         if long:
@@ -328,13 +338,17 @@ class StreamingSample(_Model):
                 f"{where}: {len(self.states)} states and {len(self.answers)} answers for {self.num_frames}"
                 " frames; there must be exactly one label per frame"
             )
-        alignment = align(self.questions, self.responses, self.num_frames, self.fps)
+        derived = (info.context or {}).get(_DERIVED)
+        if derived is not None and derived[1] == self.sample_id:  # made by create() from these turns
+            alignment, expected = derived
+        else:
+            alignment = align(self.questions, self.responses, self.num_frames, self.fps)
+            expected = self.content_id(self.task, self.source, self.video_id, self.fps, self.num_frames,
+                                       self.questions, self.responses)
         if alignment.issues:
             raise ValueError(f"{where}: " + "; ".join(alignment.issues))
         if alignment.states != list(self.states) or alignment.answers != list(self.answers):
             raise ValueError(f"{where}: states/answers disagree with its questions and responses")
-        expected = self.content_id(self.task, self.source, self.video_id, self.fps, self.num_frames,
-                                   self.questions, self.responses)
         if self.sample_id != expected:
             raise ValueError(f"{where}: sample_id is not the hash of its content (expected {expected})")
         return self

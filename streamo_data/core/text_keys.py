@@ -7,10 +7,14 @@ one a builder would then merge away.
 
 from __future__ import annotations
 
+import functools
 import re
 
+_NOT_WORD = re.compile(r"[^\w\s]")
 
+
+@functools.lru_cache(maxsize=1 << 16)  # builders key every event's text several times per task and pass
 def normalized(text: str) -> str:
     """Case, punctuation and spacing do not make two descriptions different ("light goes out" and
     "Light goes out." are one query, one sample)."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())

@@ -23,7 +23,8 @@ import json
 import math
 import shutil
 import tempfile
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -41,6 +42,8 @@ from streamo_data.store.manifest import MANIFEST, PENDING, pending_shards, read_
 from streamo_data.store.storage import AnyPath, is_remote, make_dirs, put, relative_name
 from streamo_data.store.tables import SAMPLE_FEATURES, parquet_file, read_table
 
+MAX_QUEUED_TABLES = 8  # tables handed to the writer threads and not yet written: what the queue may hold
+
 
 class ShardWriter:
     """Streams sample rows into ``data/<task>/<split>-*.parquet``, one open Parquet writer per task and
@@ -56,6 +59,8 @@ class ShardWriter:
         self.schema = SAMPLE_FEATURES.arrow_schema
         self.open: dict[tuple[str, str], tuple[pq.ParquetWriter, Path, int]] = {}
         self.done: dict[tuple[str, str], list[tuple[Path, int]]] = defaultdict(list)
+        self.threads: dict[tuple[str, str], ThreadPoolExecutor] = {}
+        self.queued: deque[Future[None]] = deque()
         check_release_target(out_dir)
         remove_pending(out_dir)
         if is_remote(out_dir):
@@ -68,7 +73,18 @@ class ShardWriter:
             self.staging.mkdir(parents=True)
 
     def write(self, task: str, split: str, table: pa.Table) -> None:
+        """Queue ``table`` for its task and split. Each (task, split) has a writer thread of its own, so
+        the shards' compression (which pyarrow runs without the GIL) uses every core while the caller
+        reads on, and each shard's rows stay in the order given; at most a few tables wait at once."""
         key = (task, split)
+        if key not in self.threads:
+            self.threads[key] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shard-{task}-{split}")
+        self.queued.append(self.threads[key].submit(self._write, key, table))
+        while len(self.queued) > MAX_QUEUED_TABLES:
+            self.queued.popleft().result()
+
+    def _write(self, key: tuple[str, str], table: pa.Table) -> None:
+        task, split = key
         while table.num_rows:
             if key not in self.open:
                 path = self.staging / f"{task}.{split}.{len(self.done[key]):05d}.parquet"
@@ -87,6 +103,10 @@ class ShardWriter:
         self.done[key].append((path, rows))
 
     def finish(self) -> list[ShardInfo]:
+        while self.queued:
+            self.queued.popleft().result()
+        for pool in self.threads.values():
+            pool.shutdown()
         for key in list(self.open):
             self._close(key)
         staged: list[tuple[Path, ShardInfo]] = []

@@ -1,4 +1,4 @@
-"""Running a stage's per-item function over many items: on Ray Data, or in-process.
+"""Running a stage's per-item function over many items: as Ray tasks, or in-process.
 
 Stage logic stays in plain functions ``item -> list of output rows`` (tested without Ray); this
 module only decides where they run. Rows cross the Ray boundary as JSON strings, so every stage keeps
@@ -110,34 +110,38 @@ def run_stage(
                 yield from fn(item)
                 progress.advance(bar)
             return
-        import ray.data
+        import ray
 
         ensure_ray(executor)
-        # One block per item keeps every core busy on a few heavy items (videos) and lets the bar move.
-        parallelism = min(len(items), 200)
-        dataset = ray.data.from_items([{"json": json.dumps(i), "_k": k} for k, i in enumerate(items)],
-                                      override_num_blocks=parallelism)
-        seen: set[int] = set()
-        tagged = dataset.flat_map(_Tagged(fn))
-        for row in tagged.iter_rows():
-            key = row["_k"]
-            if key not in seen:
-                seen.add(key)
-                progress.update(bar, completed=len(seen))
-            if row["json"] is not None:
-                yield json.loads(row["json"])
-        progress.update(bar, completed=len(items))
+        global _run_item
+        if _run_item is None:
+            _run_item = ray.remote(_remote_item)
+        # Plain Ray tasks, a bounded window of them in flight, each result taken as it finishes: a stage
+        # of a few dozen heavy items (a batch of 2,000 videos) pays no dataset planning or block
+        # bookkeeping per item, and a slow item never holds back the others. SPREAD puts work on every
+        # node of a cluster; a task whose worker dies is run again by Ray (its max_retries).
+        remote = _run_item.options(scheduling_strategy="SPREAD")
+        window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        pending: list[Any] = []
+        queue = iter(items)
+        done = 0
+        while True:
+            for item in queue:
+                pending.append(remote.remote(fn, json.dumps(item)))
+                if len(pending) >= window:
+                    break
+            if not pending:
+                break
+            finished, pending = ray.wait(pending, num_returns=1)
+            for out in ray.get(finished[0]):
+                yield json.loads(out)
+            done += 1
+            progress.update(bar, completed=done)
 
 
-class _Tagged:
-    """Like _JsonRows, but tags each output with its item's index so the driver can count finished
-    items; an item with no output still sends one empty marker row."""
+def _remote_item(fn: ItemFn, item: str) -> list[str]:
+    """One item in a Ray worker; rows go back as JSON (see the module docstring)."""
+    return [json.dumps(out) for out in fn(json.loads(item))]
 
-    def __init__(self, fn: ItemFn) -> None:
-        self.fn = fn
 
-    def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
-        outputs = self.fn(json.loads(row["json"]))
-        if not outputs:
-            return [{"_k": row["_k"], "json": None}]
-        return [{"_k": row["_k"], "json": json.dumps(out)} for out in outputs]
+_run_item: Any = None  # the Ray task of _remote_item, made on first use (importing ray costs seconds)

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,11 +36,18 @@ from streamo_data.sources.annotators.client import (
     RequestFailed,
     Usage,
     api_key_from_env,
-    estimate_tokens,
+    count_tokens,
 )
+from streamo_data.sources.annotators.frames import MAX_SIDE, ImageSizing, image_tokens
 from streamo_data.sources.annotators.llm import LLMAnnotator, dump_rejects
 from streamo_data.sources.annotators.prompts import PromptTemplate, load_prompt
-from streamo_data.sources.annotators.staged import PIPELINES, StagedAnnotator, StagedConfig, check_stage_prompts
+from streamo_data.sources.annotators.staged import (
+    PIPELINES,
+    StagedAnnotator,
+    StagedConfig,
+    check_stage_prompts,
+    pipeline_stages,
+)
 from streamo_data.store.io import write_text_atomic
 from streamo_data.store.storage import AnyPath, StoragePath, location
 from streamo_data.store.tables import from_row, iter_rows, to_row, write_rows
@@ -72,6 +79,9 @@ class AnnotateOptions(BaseModel):
     min_span_iou: float = Field(default=0.5, gt=0, le=1, allow_inf_nan=False)
     text_model: str | None = None
     query_sources: tuple[str, ...] = ()
+    narration_windows_per_request: int = Field(default=1, ge=1, le=64)
+    image_max_side: int = Field(default=MAX_SIDE, ge=16, le=4096)
+    image_detail: Literal["low", "high", "auto"] = "low"
 
     @field_validator("kind")
     @classmethod
@@ -88,10 +98,25 @@ class AnnotateOptions(BaseModel):
         return value.strip() if value is not None else None
 
     @property
+    def sizing(self) -> ImageSizing:
+        return ImageSizing(max_side=self.image_max_side, detail=self.image_detail)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Every request kind it makes, each with its prompt file ``<stage>.md``."""
+        if self.kind in PIPELINES:
+            return pipeline_stages(self.kind, self.narration_windows_per_request)
+        return ANNOTATORS[self.kind]
+
+    @property
     def staged(self) -> StagedConfig:
         return StagedConfig(caption_window_s=self.window_s, narration_window_s=self.narration_window_s,
                             narration_step_s=self.narration_step_s, min_span_iou=self.min_span_iou,
-                            text_model=self.text_model, query_sources=self.query_sources)
+                            text_model=self.text_model, query_sources=self.query_sources,
+                            narration_windows_per_request=self.narration_windows_per_request, sizing=self.sizing)
+
+
+STAGE_COUNTS = ("requests", "images", "image_tokens", "text_tokens", "completion_tokens", "tokens", "cost")
 
 
 @dataclass
@@ -106,8 +131,10 @@ class AnnotateReport:
     estimated_cost: float = 0.0
     first_reject: str = ""
     estimated_requests: int = 0
-    # --dry-run, per stage: {"requests": n, "tokens": n, "cost": usd} (a stage is one request kind)
+    # --dry-run, per stage (a stage is one request kind): the STAGE_COUNTS
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    # --dry-run of a narration over several windows a request: the same, asked one window a request
+    paper_stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def nothing_answered(self) -> bool:
@@ -126,7 +153,7 @@ Annotator = LLMAnnotator | StagedAnnotator
 
 def load_prompts(options: AnnotateOptions) -> dict[str, PromptTemplate]:
     """Every stage's template, checked (PromptError naming the file)."""
-    return {stage: load_prompt(stage, options.prompts) for stage in ANNOTATORS[options.kind]}
+    return {stage: load_prompt(stage, options.prompts) for stage in options.stages}
 
 
 def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Path,
@@ -136,7 +163,7 @@ def _annotator(options: AnnotateOptions, client: LLMClient | None, video_dir: Pa
         return StagedAnnotator(options.kind, prompts, options.settings, client, video_dir, available_backends(),
                                options.staged)
     return LLMAnnotator(options.kind, prompts[options.kind], options.settings, client, video_dir,
-                        available_backends())
+                        available_backends(), options.sizing)
 
 
 def preflight(options: AnnotateOptions) -> dict[str, PromptTemplate]:
@@ -144,7 +171,7 @@ def preflight(options: AnnotateOptions) -> dict[str, PromptTemplate]:
     the API key (MissingApiKey); both UserErrors, checked once, in the driver, before any actor exists."""
     prompts = load_prompts(options)
     if options.kind in PIPELINES:
-        check_stage_prompts(options.kind, prompts)
+        check_stage_prompts(options.kind, prompts, options.narration_windows_per_request)
     api_key_from_env(options.settings)
     return prompts
 
@@ -305,30 +332,47 @@ def _merge_events(work_dir: AnyPath, new_events: list[dict[str, Any]]) -> None:
 
 def estimate(work_dir: AnyPath, options: AnnotateOptions) -> AnnotateReport:
     """--dry-run: how many requests and tokens a run would cost, without decoding or sending anything.
-    Requests already in the cache cannot be told apart without the frames, so this is an upper bound."""
+    Requests already in the cache cannot be told apart without the frames, so this is an upper bound.
+    Per stage it counts requests, images, image tokens (by each video's size as sent and the detail) and
+    text tokens; a narration over several windows a request is also counted as the paper asks it, one
+    window a request (``report.paper_stages``), so the two read side by side."""
     items, skipped = _video_items(work_dir, options)
-    annotator = _annotator(options, None, video_root(work_dir))
     report = AnnotateReport(kind=options.kind, videos=len(items))
     if skipped:
         report.rejects["video file not available (known from metadata only): ingest the videos"] += skipped
-    settings = options.settings
-    for item in items:
-        video = from_row(VideoRecord, item["video"])
-        events = [from_row(Event, row) for row in item["events"]]
+    videos = [(from_row(VideoRecord, item["video"]), [from_row(Event, row) for row in item["events"]])
+              for item in items]
+    report.stages = _tally(options, videos, video_root(work_dir), report)
+    if options.kind == "narration_pipeline" and options.narration_windows_per_request > 1:
+        paper = options.model_copy(update={"narration_windows_per_request": 1})
+        report.paper_stages = _tally(paper, videos, video_root(work_dir), AnnotateReport(kind=options.kind))
+    return report
+
+
+def _tally(options: AnnotateOptions, videos: list[tuple[VideoRecord, list[Event]]], video_dir: Path,
+           report: AnnotateReport) -> dict[str, dict[str, float]]:
+    """Per stage: requests, images, image and text tokens, completion budget, tokens in all and cost; the
+    report's totals and job count are added to as well."""
+    annotator = _annotator(options, None, video_dir)
+    settings, sizing = options.settings, options.sizing
+    stages: dict[str, dict[str, float]] = {}
+    for video, events in videos:
+        per_image = image_tokens(*sizing.sent_size(video.width, video.height), sizing.detail)
         for job in annotator.jobs(video, events, options.window_s):
             report.jobs += 1
             for stage, body in annotator.planned(job):
-                tokens, completion = estimate_tokens(body), body["max_tokens"]
-                cost = ((tokens - completion) * settings.price_input_per_million
-                        + completion * settings.price_output_per_million) / 1e6
-                tally = report.stages.setdefault(stage, {"requests": 0, "tokens": 0, "cost": 0.0})
-                tally["requests"] += 1
-                tally["tokens"] += tokens
-                tally["cost"] += cost
+                count = count_tokens(body, per_image)
+                cost = ((count.total - count.completion) * settings.price_input_per_million
+                        + count.completion * settings.price_output_per_million) / 1e6
+                tally = stages.setdefault(stage, dict.fromkeys(STAGE_COUNTS, 0.0))
+                for name, value in (("requests", 1), ("images", count.images), ("image_tokens", count.image),
+                                    ("text_tokens", count.text), ("completion_tokens", count.completion),
+                                    ("tokens", count.total), ("cost", cost)):
+                    tally[name] += value
                 report.estimated_requests += 1
-                report.estimated_tokens += tokens
+                report.estimated_tokens += count.total
                 report.estimated_cost += cost
-    return report
+    return stages
 
 
 def run_batch_pass(work_dir: AnyPath, options: AnnotateOptions, poll_s: float = 2.0,

@@ -57,7 +57,9 @@ _JSON_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {Event: ("provenance",)}
 
 
 def to_row(model: BaseModel) -> dict[str, Any]:
-    row = model.model_dump(mode="json")
+    # A sample's per-frame states are StrEnum members, already strings to Arrow and JSON; the "json" mode
+    # would look up each one's .value in Python, a third of the cost of writing a sample.
+    row = model.model_dump(mode="python" if isinstance(model, StreamingSample) else "json")
     for column in _JSON_COLUMNS.get(type(model), ()):
         if row[column] is not None:
             row[column] = json.dumps(row[column], sort_keys=True)

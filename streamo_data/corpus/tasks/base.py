@@ -113,7 +113,9 @@ def one_per_moment(events: Sequence[Event]) -> list[Event]:
     members: dict[str, list[Event]] = {}
     for event in events:
         members.setdefault(event.moment or event.event_id, []).append(event)
-    keep = {id(min(group, key=lambda e: stable_id(moment, e.event_id))) for moment, group in members.items()}
+    # a moment of one description needs no hash (most have one)
+    keep = {id(group[0] if len(group) == 1 else min(group, key=lambda e: stable_id(moment, e.event_id)))
+            for moment, group in members.items()}
     return [e for e in events if id(e) in keep]
 
 

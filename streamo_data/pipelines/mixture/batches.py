@@ -61,4 +61,11 @@ def allowed_events(events: list[Event], sources: list[str] | None) -> list[Event
     if sources is None:
         return events
     names = set(sources)
-    return [e for e in events if selected_by(e.source, names)]
+    verdict: dict[str, bool] = {}  # a video's events come from a few sources: decide each source once
+    kept = []
+    for event in events:
+        if event.source not in verdict:
+            verdict[event.source] = selected_by(event.source, names)
+        if verdict[event.source]:
+            kept.append(event)
+    return kept

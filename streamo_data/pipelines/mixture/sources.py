@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from streamo_data import __version__
 from streamo_data.core.schema import Event
 from streamo_data.pipelines.mixture.config import MixtureConfig, SourceConfig
+from streamo_data.runtime.gc_pause import gc_paused
 from streamo_data.runtime.runner import Executor, run_stage
 from streamo_data.sources.recipes import RECIPES, run_recipe
 from streamo_data.stages.ingest import run_ingest
@@ -43,6 +44,11 @@ def _file_stamp(path: AnyPath | None) -> list[Any]:
 
 
 def recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
+    with gc_paused():  # see streamo_data.runtime.gc_pause
+        return _recipe_item(item)
+
+
+def _recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     spec = RecipeSpec.model_validate(item)
     source = SourceConfig.model_validate(spec.source)
     out = location(spec.out)
@@ -89,9 +95,17 @@ def run_sources(config: MixtureConfig, work_dir: AnyPath, executor: Executor) ->
             reports[source.name] = _ingest_source(source, out, config.fps, stamp, executor)
         else:
             todo.append(RecipeSpec(source=source.model_dump(mode="json"), out=str(out), fps=config.fps, stamp=stamp))
+    # Largest annotation file first: a recipe is one item, and the biggest started last would run alone
+    # on one core while the others idle.
+    todo.sort(key=lambda spec: -_size(spec.stamp["annotations"]))
     for report in run_stage(recipe_item, [spec.model_dump(mode="json") for spec in todo], executor, "recipes"):
         reports[report["recipe"]] = report
     return reports
+
+
+def _size(stamp: list[Any]) -> int:
+    """An annotation file's size from its stamp (path, size, version); 0 for a folder or none."""
+    return int(stamp[1]) if len(stamp) > 1 and isinstance(stamp[1], int) else 0
 
 
 def source_stamp(source: SourceConfig, fps: float) -> dict[str, Any]:

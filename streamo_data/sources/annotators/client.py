@@ -115,10 +115,30 @@ def request_body(model: str, messages: list[dict[str, Any]], temperature: float,
             "response_format": response_format}
 
 
-def estimate_tokens(body: dict[str, Any], image_tokens: int = 85) -> int:
-    """A rough count for the TPM limit and --dry-run: text characters / 4, a fixed cost per low-detail
-    image, plus the completion budget."""
-    chars, images = 0, 0
+@dataclass(frozen=True)
+class TokenCount:
+    """A request's tokens by kind, as ``--dry-run`` reports them: text in (characters / 4), images in,
+    and the completion budget."""
+
+    text: int
+    image: int
+    completion: int
+    images: int
+
+    @property
+    def total(self) -> int:
+        return self.text + self.image + self.completion
+
+
+# An image at high (or auto) detail of unknown size, for the rate limiter: 2x2 tiles, the most an image of up
+# to 1,024 pixels a side costs (--dry-run counts each video's own size).
+HIGH_DETAIL_BOUND = 85 + 170 * 4
+
+
+def count_tokens(body: dict[str, Any], image_tokens: int | None = None) -> TokenCount:
+    """A rough count of one request: ``image_tokens`` per image when given, else by each image's detail
+    (85 at low, :data:`HIGH_DETAIL_BOUND` otherwise)."""
+    chars, images, image = 0, 0, 0
     for message in body["messages"]:
         content = message["content"]
         if isinstance(content, str):
@@ -129,7 +149,15 @@ def estimate_tokens(body: dict[str, Any], image_tokens: int = 85) -> int:
                 chars += len(part["text"])
             else:
                 images += 1
-    return chars // 4 + images * image_tokens + body["max_tokens"]
+                low = part.get("image_url", {}).get("detail", "low") == "low"
+                image += image_tokens if image_tokens is not None else 85 if low else HIGH_DETAIL_BOUND
+    return TokenCount(text=chars // 4, image=image, completion=body["max_tokens"], images=images)
+
+
+def estimate_tokens(body: dict[str, Any], image_tokens: int | None = None) -> int:
+    """A rough count for the TPM limit and --dry-run: text characters / 4, a cost per image by its detail,
+    plus the completion budget."""
+    return count_tokens(body, image_tokens).total
 
 
 class RequestFailed(RuntimeError):

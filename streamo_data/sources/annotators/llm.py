@@ -21,7 +21,14 @@ from pydantic import BaseModel, ValidationError
 from streamo_data.core.reasons import validation_messages
 from streamo_data.core.schema import Event, EventKind, Provenance, VideoRecord
 from streamo_data.sources.annotators.client import ClientSettings, LLMClient, RequestFailed, Usage, request_body
-from streamo_data.sources.annotators.frames import segment_images, segment_times
+from streamo_data.sources.annotators.frames import (
+    DEFAULT_SIZING,
+    ImageSizing,
+    frame_parts,
+    segment_images,
+    segment_times,
+    sizing_params,
+)
 from streamo_data.sources.annotators.prompts import PromptTemplate
 from streamo_data.sources.annotators.replies import REPLIES, CaptionReply, NarrationReply, QAReply, response_format
 from streamo_data.video.backends import FrameBackend
@@ -65,11 +72,11 @@ class LLMAnnotator:
     """``client`` may be None for work that sends nothing (--dry-run estimates, Batch API requests)."""
 
     def __init__(self, kind: str, prompt: PromptTemplate, settings: ClientSettings, client: LLMClient | None,
-                 video_dir: Path, backends: Sequence[FrameBackend]) -> None:
+                 video_dir: Path, backends: Sequence[FrameBackend], sizing: ImageSizing = DEFAULT_SIZING) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown annotator {kind!r}; known: {KINDS}")
         self.kind, self.prompt, self.settings, self.client = kind, prompt, settings, client
-        self.video_dir, self.backends = video_dir, backends
+        self.video_dir, self.backends, self.sizing = video_dir, backends, sizing
         self.reply_model = REPLIES[prompt.output]
         # Jobs in progress (frames decoded and held, request pending) are bounded too, not only requests
         # in flight: otherwise every job of a large batch would decode and hold its images up front.
@@ -79,7 +86,7 @@ class LLMAnnotator:
             model=settings.model, prompt_hash=prompt.sha256,
             params={"temperature": f"{prompt.temperature:g}", "max_tokens": str(prompt.max_tokens),
                     "frames": str(prompt.frames), "endpoint": urlparse(base).netloc if base else "api.openai.com",
-                    "annotator": kind},
+                    "annotator": kind, **sizing_params(sizing)},
         )
 
     def request(self, job: Job, images: list[tuple[float, str]] | None) -> dict[str, Any]:
@@ -87,16 +94,15 @@ class LLMAnnotator:
         (for --dry-run estimates, which must not decode anything)."""
         system, user = self.prompt.render(start=f"{job.start:g}", end=f"{job.end:g}",
                                           duration=f"{job.video.duration_s:g}", num_frames=self.prompt.frames)
-        content: list[dict[str, Any]] = [{"type": "text", "text": user}]
-        for time_s, url in images or [(t, "") for t in segment_times(job.start, job.end, self.prompt.frames)]:
-            content.append({"type": "text", "text": f"t={time_s:g}s"})
-            content.append({"type": "image_url", "image_url": {"url": url, "detail": "low"}})
+        frames = images or [(t, "") for t in segment_times(job.start, job.end, self.prompt.frames)]
+        content = [{"type": "text", "text": user}, *frame_parts(frames, self.sizing.detail)]
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": content}]
         return request_body(self.settings.model, messages, self.prompt.temperature, self.prompt.max_tokens,
                             response_format(self.prompt.output))
 
     def images(self, job: Job) -> list[tuple[float, str]]:
-        return segment_images(job.video, self.video_dir, job.start, job.end, self.prompt.frames, self.backends)
+        return segment_images(job.video, self.video_dir, job.start, job.end, self.prompt.frames, self.backends,
+                              self.sizing)
 
     def parse(self, text: str, job: Job) -> CaptionReply | NarrationReply | QAReply:
         reply = parse_reply(self.reply_model, text, {"start": job.start, "end": job.end})

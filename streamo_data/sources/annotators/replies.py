@@ -88,6 +88,31 @@ class WindowChangeReply(_Reply):
     change: str = Text
 
 
+class WindowChange(_Reply):
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    change: str = Text
+
+
+class WindowChangesReply(_Reply):
+    """What changes within each of several consecutive windows asked about in one request: one answer per
+    window, in order, each naming its window's span (so an answer is never given to the wrong window)."""
+
+    windows: list[WindowChange] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_per_window(self, info: ValidationInfo) -> Self:
+        asked = [tuple(span) for span in (info.context or {}).get("windows", [])]
+        if asked and len(self.windows) != len(asked):
+            raise ValueError(f"{len(asked)} windows were asked about, {len(self.windows)} answered: one answer"
+                             " per window, in order")
+        for item, (start, end) in zip(self.windows, asked, strict=False):
+            if abs(item.start_s - start) > TIME_TOLERANCE_S or abs(item.end_s - end) > TIME_TOLERANCE_S:
+                raise ValueError(f"answer {item.start_s:g}s-{item.end_s:g}s is not the window asked about in"
+                                 f" that place ({start:g}s-{end:g}s)")
+        return self
+
+
 class RewriteItem(_Reply):
     time_s: float = Field(ge=0)
     text: str = Text
@@ -194,7 +219,8 @@ def _same(a: str, b: str) -> bool:
 
 REPLIES: dict[str, type[_Reply]] = {
     "caption_reply": CaptionReply, "narration_reply": NarrationReply, "qa_reply": QAReply,
-    "narration_window_reply": WindowChangeReply, "narration_rewrite_reply": NarrationRewriteReply,
+    "narration_window_reply": WindowChangeReply, "narration_windows_reply": WindowChangesReply,
+    "narration_rewrite_reply": NarrationRewriteReply,
     "caption_segment_reply": SegmentCaptionReply, "caption_ground_reply": GroundReply,
     "action_segment_reply": ActionCaptionReply, "action_ground_reply": ActionGroundReply,
     "grounding_query_reply": QueryReply, "ts_qa_changes_reply": ChangeQAReply,

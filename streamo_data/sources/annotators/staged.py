@@ -34,7 +34,14 @@ from urllib.parse import urlparse
 
 from streamo_data.core.schema import Event, EventKind, Provenance, VideoRecord
 from streamo_data.sources.annotators.client import ClientSettings, LLMClient, RequestFailed, Usage, request_body
-from streamo_data.sources.annotators.frames import segment_images, segment_times
+from streamo_data.sources.annotators.frames import (
+    ImageSizing,
+    frame_parts,
+    images_at,
+    segment_images,
+    segment_times,
+    sizing_params,
+)
 from streamo_data.sources.annotators.llm import (
     CAPTIONED,
     InvalidReply,
@@ -52,6 +59,7 @@ from streamo_data.sources.annotators.replies import (
     NarrationRewriteReply,
     QueryReply,
     SegmentCaptionReply,
+    WindowChangeReply,
     response_format,
 )
 from streamo_data.video.backends import FrameBackend
@@ -63,9 +71,21 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "grounding_queries": ("grounding_query",),
     "ts_qa_changes": ("ts_qa_changes",),
 }
+# With several narration windows per request, the first stage is this one (see pipeline_stages).
+BATCHED_NARRATION = "narration_windows"
 TEXT_STAGES = frozenset({"narration_rewrite", "grounding_query"})  # no frames; run on ``text_model``
 NO_CHANGE = "no change"
 QUERYABLE = frozenset({EventKind.CAPTION, EventKind.ACTION, EventKind.STEP})
+
+
+def pipeline_stages(kind: str, windows_per_request: int = 1) -> tuple[str, ...]:
+    """A pipeline's stages. Narration over several windows a request asks ``narration_windows`` (one
+    request answers consecutive windows over the frames they share) in place of ``narration_window``
+    (the paper's one window a request); the rest of the chain is the same."""
+    stages = PIPELINES[kind]
+    if kind == "narration_pipeline" and windows_per_request > 1:
+        return (BATCHED_NARRATION, *stages[1:])
+    return stages
 
 
 def made_by(event: Event, stage: str) -> bool:
@@ -84,6 +104,8 @@ class StagedConfig:
     min_span_iou: float = 0.5
     text_model: str | None = None
     query_sources: tuple[str, ...] = ()  # source prefixes of the captions to rewrite; () = every caption
+    narration_windows_per_request: int = 1  # 1: the paper's method; more: consecutive windows share frames
+    sizing: ImageSizing = ImageSizing()
 
 
 def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -105,6 +127,18 @@ def narration_windows(duration: float, window_s: float, step_s: float) -> list[t
     return windows
 
 
+@dataclass(frozen=True)
+class WindowRequest:
+    """One first-stage narration request: its stage, the windows it answers, the span they cover, the
+    frame times it sends (None: the window's own, as the paper samples them) and the window list."""
+
+    stage: str
+    windows: tuple[tuple[float, float], ...]
+    span: tuple[float, float]
+    times: tuple[float, ...] | None
+    text: str
+
+
 class StageFailed(Exception):
     """A job stopped by one of its stages; the message is the reject reason."""
 
@@ -117,7 +151,8 @@ class StagedAnnotator:
                  config: StagedConfig) -> None:
         if kind not in PIPELINES:
             raise ValueError(f"unknown pipeline {kind!r}; known: {', '.join(PIPELINES)}")
-        check_stage_prompts(kind, prompts)
+        self.stages = pipeline_stages(kind, config.narration_windows_per_request)
+        check_stage_prompts(kind, prompts, config.narration_windows_per_request)
         self.kind, self.prompts, self.settings, self.client = kind, prompts, settings, client
         self.video_dir, self.backends, self.config = video_dir, backends, config
         # Decoded frames held at once are bounded, as in LLMAnnotator: jobs in progress, and within a job the
@@ -126,7 +161,7 @@ class StagedAnnotator:
         self.ask_slots = asyncio.Semaphore(2 * settings.concurrency)
         base = settings.base_url
         params = {"annotator": kind, "endpoint": urlparse(base).netloc if base else "api.openai.com"}
-        for stage in PIPELINES[kind]:
+        for stage in self.stages:
             prompt = prompts[stage]
             params.update({f"{stage}.model": self.model_of(stage), f"{stage}.prompt_hash": prompt.sha256,
                            f"{stage}.temperature": f"{prompt.temperature:g}",
@@ -135,9 +170,12 @@ class StagedAnnotator:
                 params[f"{stage}.frames"] = str(prompt.frames)
         if kind == "narration_pipeline":
             params.update(window_s=f"{config.narration_window_s:g}", step_s=f"{config.narration_step_s:g}")
+            if config.narration_windows_per_request > 1:
+                params["windows_per_request"] = str(config.narration_windows_per_request)
+        params.update(sizing_params(config.sizing))
         if kind in ("caption_verified", "action_verified"):
             params["min_span_iou"] = f"{config.min_span_iou:g}"
-        chain = "".join(prompts[stage].sha256 for stage in PIPELINES[kind])
+        chain = "".join(prompts[stage].sha256 for stage in self.stages)
         self.params = params
         self.prompt_hash = hashlib.sha256(chain.encode("ascii")).hexdigest()
 
@@ -163,23 +201,27 @@ class StagedAnnotator:
         return [Job(video, 0.0, duration)]
 
     def body(self, stage: str, job: Job, images: list[tuple[float, str]] | None, span: tuple[float, float],
-             text: str = "") -> dict[str, Any]:
-        """A stage's request: its prompt filled in, the frames of ``span`` as images (``None``: text-only
-        stand-ins of the same shape, for --dry-run). Text stages send no images."""
+             text: str = "", times: Sequence[float] | None = None) -> dict[str, Any]:
+        """A stage's request: its prompt filled in, then the frames as images: those of ``span``, or at
+        ``times`` when given (``images=None``: text-only stand-ins of the same shape, for --dry-run).
+        Text stages send no images."""
         prompt = self.prompts[stage]
-        system, user = prompt.render(start=f"{span[0]:g}", end=f"{span[1]:g}", duration=f"{job.video.duration_s:g}",
-                                     num_frames=prompt.frames, text=text)
-        content: list[dict[str, Any]] = [{"type": "text", "text": user}]
+        frames: list[tuple[float, str]] = []
         if stage not in TEXT_STAGES:
-            for time_s, url in images or [(t, "") for t in segment_times(span[0], span[1], prompt.frames)]:
-                content.append({"type": "text", "text": f"t={time_s:g}s"})
-                content.append({"type": "image_url", "image_url": {"url": url, "detail": "low"}})
+            frames = images or [(t, "") for t in (times or segment_times(span[0], span[1], prompt.frames))]
+        system, user = prompt.render(start=f"{span[0]:g}", end=f"{span[1]:g}", duration=f"{job.video.duration_s:g}",
+                                     num_frames=len(frames) or prompt.frames, text=text)
+        content = [{"type": "text", "text": user}, *frame_parts(frames, self.config.sizing.detail)]
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": content}]
         return request_body(self.model_of(stage), messages, prompt.temperature, prompt.max_tokens,
                             response_format(prompt.output))
 
-    def images(self, stage: str, job: Job, span: tuple[float, float]) -> list[tuple[float, str]]:
-        return segment_images(job.video, self.video_dir, span[0], span[1], self.prompts[stage].frames, self.backends)
+    def images(self, stage: str, job: Job, span: tuple[float, float],
+               times: Sequence[float] | None = None) -> list[tuple[float, str]]:
+        if times is not None:
+            return images_at(job.video, self.video_dir, times, self.backends, self.config.sizing)
+        return segment_images(job.video, self.video_dir, span[0], span[1], self.prompts[stage].frames, self.backends,
+                              self.config.sizing)
 
     def _whole(self, job: Job) -> tuple[float, float]:
         return 0.0, job.duration
@@ -188,11 +230,11 @@ class StagedAnnotator:
         """(stage, stand-in body) for each request the job will make at most (retries aside): --dry-run.
         Later stages' inputs are not known before the earlier ones answer; a typical-length stand-in
         takes their place."""
-        first, *rest = PIPELINES[self.kind]
+        first, *rest = self.stages
         if self.kind == "narration_pipeline":
             windows = self._windows(job)
             lines = "\n".join(f"{a:g}s-{b:g}s: {'x' * 60}" for a, b in windows)
-            return [(first, self.body(first, job, None, w)) for w in windows] + [
+            return [(first, body) for body in self._window_bodies(job, None)] + [
                 (rest[0], self.body(rest[0], job, None, self._whole(job), lines))]
         span = (job.start, job.end)
         if self.kind == "grounding_queries":
@@ -204,9 +246,9 @@ class StagedAnnotator:
 
     def first_requests(self, job: Job) -> list[dict[str, Any]]:
         """The first stage's requests with their frames: the ones the Batch API can answer up front."""
-        first = PIPELINES[self.kind][0]
+        first = self.stages[0]
         if self.kind == "narration_pipeline":
-            return [self.body(first, job, self.images(first, job, w), w) for w in self._windows(job)]
+            return self._window_bodies(job, lambda stage, span, times: self.images(stage, job, span, times))
         if self.kind == "grounding_queries":
             return [self.body(first, job, None, (job.start, job.end), job.text)]
         return [self.body(first, job, self.images(first, job, (job.start, job.end)), (job.start, job.end))]
@@ -215,17 +257,41 @@ class StagedAnnotator:
         return narration_windows(job.duration, self.config.narration_window_s,
                                  self.config.narration_step_s)
 
+    def window_requests(self, job: Job) -> list[WindowRequest]:
+        """The narration's first-stage requests: one per window (the paper's), or one per run of
+        ``narration_windows_per_request`` consecutive windows, over the union of their frames (windows 2 s
+        long stepping 1 s share a frame with each neighbour, so N windows need N + 1 frames, not 2N)."""
+        windows, per = self._windows(job), self.config.narration_windows_per_request
+        if per <= 1:
+            return [WindowRequest(PIPELINES[self.kind][0], (w,), w, None, "") for w in windows]
+        frames = self.prompts[BATCHED_NARRATION].frames
+        requests = []
+        for k in range(0, len(windows), per):
+            group = tuple(windows[k:k + per])
+            times_of = [segment_times(a, b, frames) for a, b in group]
+            times = tuple(sorted({t for ts in times_of for t in ts}))
+            lines = "\n".join(f"{a:g}s-{b:g}s: frames at {', '.join(f'{t:g}s' for t in ts)}"
+                              for (a, b), ts in zip(group, times_of, strict=True))
+            requests.append(WindowRequest(BATCHED_NARRATION, group, (group[0][0], group[-1][1]), times, lines))
+        return requests
+
+    def _window_bodies(self, job: Job, images: Any) -> list[dict[str, Any]]:
+        """Bodies of :meth:`window_requests`; ``images(stage, span, times)`` decodes, None: stand-ins."""
+        return [self.body(r.stage, job, images(r.stage, r.span, r.times) if images else None, r.span, r.text,
+                          r.times) for r in self.window_requests(job)]
+
     # ---- running --------------------------------------------------------------------------------------------
     async def ask(self, stage: str, job: Job, span: tuple[float, float], usage: Usage, text: str = "",
-                  context: dict[str, Any] | None = None) -> Any:
+                  context: dict[str, Any] | None = None, times: Sequence[float] | None = None) -> Any:
         """One stage's validated reply, or StageFailed naming the stage and why."""
         assert self.client is not None, "annotate needs a client"
         async with self.ask_slots:
             try:
-                images = None if stage in TEXT_STAGES else await asyncio.to_thread(self.images, stage, job, span)
+                images = (None if stage in TEXT_STAGES
+                          else await asyncio.to_thread(self.images, stage, job, span, times))
             except Exception as error:  # noqa: BLE001 - a decode failure is this job's problem, not the run's
                 raise StageFailed(f"{stage}: cannot read frames: {error}") from None
-            body = self.body(stage, job, images, span, text)
+            body = self.body(stage, job, images, span, text, times)
             model = REPLIES[self.prompts[stage].output]
             limits = {"start": 0.0, "end": job.duration}
             try:
@@ -260,17 +326,20 @@ class StagedAnnotator:
     async def _narration(self, job: Job, usage: Usage) -> list[Event]:
         """Every window is needed: a narration with a hole would teach silence where something changed,
         so one window that fails rejects the video (with that window's reason)."""
-        windows = self._windows(job)
-        replies = await asyncio.gather(*(self.ask("narration_window", job, w, usage) for w in windows),
-                                       return_exceptions=True)
-        for window, reply in zip(windows, replies, strict=True):
+        requests = self.window_requests(job)
+        replies = await asyncio.gather(*(self.ask(r.stage, job, r.span, usage, r.text,
+                                                  {"windows": [list(w) for w in r.windows]}, r.times)
+                                         for r in requests), return_exceptions=True)
+        changes: list[tuple[tuple[float, float], str]] = []
+        for request, reply in zip(requests, replies, strict=True):
             if isinstance(reply, BaseException):
                 if isinstance(reply, StageFailed):
-                    raise StageFailed(f"{reply} (window {window[0]:g}s-{window[1]:g}s)")
+                    raise StageFailed(f"{reply} (window {request.span[0]:g}s-{request.span[1]:g}s)")
                 raise reply
-        answered = [reply for reply in replies if not isinstance(reply, BaseException)]  # each failure raised above
-        notes = [f"{a:g}s-{b:g}s: {reply.change.strip()}" for (a, b), reply in zip(windows, answered, strict=True)]
-        changed = [r for r in answered if r.change.strip().lower().rstrip(".") != NO_CHANGE]
+            said = [reply.change] if isinstance(reply, WindowChangeReply) else [w.change for w in reply.windows]
+            changes.extend(zip(request.windows, (text.strip() for text in said), strict=True))
+        notes = [f"{a:g}s-{b:g}s: {change}" for (a, b), change in changes]
+        changed = [change for _, change in changes if change.lower().rstrip(".") != NO_CHANGE]
         if not changed:
             raise StageFailed("negative sample: no window shows a change")
         rewrite: NarrationRewriteReply = await self.ask("narration_rewrite", job, self._whole(job), usage,
@@ -310,10 +379,10 @@ class StagedAnnotator:
                             provenance=self.provenance(**measured))
 
 
-def check_stage_prompts(kind: str, prompts: dict[str, PromptTemplate]) -> None:
+def check_stage_prompts(kind: str, prompts: dict[str, PromptTemplate], windows_per_request: int = 1) -> None:
     """Each stage's template answers with that stage's reply model: an edited prompt that names another
     would parse replies against the wrong checks."""
-    for stage in PIPELINES[kind]:
+    for stage in pipeline_stages(kind, windows_per_request):
         if stage not in prompts:
             raise PromptError(f"pipeline {kind} needs the prompt template {stage}.md")
         if prompts[stage].output != f"{stage}_reply":

@@ -3,6 +3,7 @@ videos.parquet, the Charades CSV or a JSON of durations), for the sources whose 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,6 +109,8 @@ class VideoCatalogue:
         """The entry a source's video name means: exactly that id or path, else the file with that
         name whatever its container (``x.3gp``, ``foo.`` and ``x`` all find ``x.mp4``); None when
         unknown or when several files share the name."""
+        if not self.entries:  # no --videos: the common case of a build from metadata, once per item
+            return None
         for candidate in (key, video_stem(key)):
             if candidate in self.entries:
                 return self.entries[candidate]
@@ -134,6 +137,7 @@ def default_path(video_key: str, template: str) -> str:
     return template.format(key=video_key)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a video has several items; its record is frozen, so they share one
 def metadata_record(video_key: str, path: str, duration_s: float, fps: float) -> VideoRecord:
     """A video known from annotations only: its frame grid is ``floor(duration * fps)`` frames (the
     reference counts frames from the file; ingest the videos to get exactly its count)."""
