@@ -147,7 +147,8 @@ def test_images_go_out_at_the_asked_size_and_detail(work: Path, stub: StubServer
         ImageSizing(detail="ultra")
 
 
-def test_dry_run_counts_requests_image_and_text_tokens_next_to_the_paper_windowing(work: Path, stub: StubServer) -> None:
+def test_dry_run_counts_requests_image_and_text_tokens_beside_the_paper_windowing(
+        work: Path, stub: StubServer) -> None:
     from typer.testing import CliRunner
 
     from streamo_data.cli import app
