@@ -86,7 +86,8 @@ def run(videos: Path, per_request: int, work: Path) -> dict[str, Any]:
         config_path = work / "mixture.yaml"
         config_path.write_text(yaml.safe_dump({
             "name": "bench-llm-tokens", "seed": 0, "fps": 1.0, "validation_fraction": 0.0, "videos_per_batch": 50,
-            "sources": [source], "tasks": {task: {"quota": 100_000, "sources": [src]} for task, src in LLM_TASKS.items()},
+            "sources": [source],
+            "tasks": {task: {"quota": 100_000, "sources": [src]} for task, src in LLM_TASKS.items()},
         }, sort_keys=False))
         run_mixture(MixtureConfig.load(config_path), work / "work", work / "release", Executor(kind="local"))
         bodies = list(stub.state.bodies)
@@ -144,8 +145,9 @@ def main() -> None:
     for r in runs:
         for stage, s in sorted(r["stages"].items(), key=lambda kv: (kv[1]["annotator"], kv[0])):
             p = s["per_1000_samples"]
-            print(f"| {r['windows_per_request']} | {stage} | {s['requests']:,} | {s['images']:,} | {s['image_tokens']:,}"
-                  f" | {s['text_tokens']:,} | {p['requests']:,.0f} | {p['image_tokens']:,.0f} | {p['text_tokens']:,.0f}"
+            print(f"| {r['windows_per_request']} | {stage} | {s['requests']:,} | {s['images']:,}"
+                  f" | {s['image_tokens']:,} | {s['text_tokens']:,} | {p['requests']:,.0f}"
+                  f" | {p['image_tokens']:,.0f} | {p['text_tokens']:,.0f}"
                   f" | {s['prefix_share']:.0%} |")
     print()
     first = paper["stages"]["narration_window"]

@@ -202,13 +202,17 @@ def _print_spend(mixture: MixtureConfig, work: AnyPath, runner: Executor) -> Non
 
     rows = dry_run(mixture, work, runner)
     table = Table(title=f"{mixture.name}: what a build would send (estimates are upper bounds; nothing sent)")
-    for column in ("source", "stage", "videos", "requests", "tokens", "cost", "note"):
-        table.add_column(column, justify="right" if column in ("videos", "requests", "tokens", "cost") else "left")
+    numbers = ("videos", "requests", "image tokens", "text tokens", "tokens", "cost")
+    for column in ("source", "stage", *numbers, "note"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for row in rows:
-        table.add_row(row.source, row.stage, str(row.videos), str(row.requests), str(row.tokens),
-                      f"{row.cost:.4f}", row.note)
-    table.add_row("total", "", "", str(sum(r.requests for r in rows)), str(sum(r.tokens for r in rows)),
-                  f"{sum(r.cost for r in rows):.4f}", "")
+        table.add_row(row.source, row.stage, str(row.videos), str(row.requests), str(row.image_tokens),
+                      str(row.text_tokens), str(row.tokens), f"{row.cost:.4f}", row.note,
+                      style=None if row.counted else "dim")
+    billed = [r for r in rows if r.counted]
+    table.add_row("total", "", "", str(sum(r.requests for r in billed)), str(sum(r.image_tokens for r in billed)),
+                  str(sum(r.text_tokens for r in billed)), str(sum(r.tokens for r in billed)),
+                  f"{sum(r.cost for r in billed):.4f}", "")
     console.print(table)
     missing = lacking_videos(mixture)
     if missing:

@@ -46,10 +46,12 @@ class FrameBackend(Protocol):
         when the container carries none."""
         ...
 
-    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int,
+                    bgr: bool = False) -> Iterator[np.ndarray]:
         """RGB batches ``[<= batch_size, height, width, 3]`` for ascending ``indices``, in order, one
         pass over the file; stops early, without error, where the stream ends before an index (the
-        caller counts what came). Memory holds one batch, whatever the video's length."""
+        caller counts what came). Memory holds one batch, whatever the video's length. ``bgr``: in
+        OpenCV's channel order instead, for a caller that encodes with it (no copy to swap channels)."""
         ...
 
 
@@ -154,7 +156,8 @@ class DecordBackend:
             return None
         return _times(stamps[:, 0].tolist(), float(stamps[-1, 1] - stamps[-1, 0]))
 
-    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int,
+                    bgr: bool = False) -> Iterator[np.ndarray]:
         import decord
 
         _refuse_unsafe_container(path)
@@ -162,7 +165,8 @@ class DecordBackend:
             reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             readable = [i for i in indices if i < len(reader)]
             for start in range(0, len(readable), batch_size):
-                yield reader.get_batch(readable[start:start + batch_size]).asnumpy()
+                batch = reader.get_batch(readable[start:start + batch_size]).asnumpy()
+                yield np.ascontiguousarray(batch[..., ::-1]) if bgr else batch
         except Exception as error:
             raise DecodeError(f"decord: {_first_line(error)}") from error
 
@@ -198,7 +202,8 @@ class PyAVBackend:
         stamped.sort()
         return _times([float(pts * time_base) for pts, _ in stamped], float(stamped[-1][1] * time_base) or None)
 
-    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    def iter_frames(self, path: str, indices: Sequence[int], batch_size: int,
+                    bgr: bool = False) -> Iterator[np.ndarray]:
         """In a stream with B-frames whose every packet is stamped, frames are known by their timestamps
         before decoding, so frames that no other frame refers to are skipped unless asked for (libavcodec's
         ``skip_frame``): 1.6x faster on H.264 at 1 fps, the same pictures. Otherwise every frame is decoded
@@ -215,7 +220,7 @@ class PyAVBackend:
                     frames: Iterator[tuple[int | None, Any]] = _decode_wanted(container, stream, set(keys))
                 else:
                     keys, frames = list(indices), enumerate(container.decode(stream))
-                yield from _batched(frames, keys, batch_size)
+                yield from _batched(frames, keys, batch_size, "bgr24" if bgr else "rgb24")
         except DecodeError:
             raise
         except Exception as error:
@@ -230,7 +235,19 @@ def _presentation_order(path: str) -> list[int] | None:
 
 
 def _packet_stamps(path: str) -> tuple[list[tuple[int, int]], Any]:
-    """(pts, duration) of every video packet with data, read without decoding, and the time base."""
+    """(pts, duration) of every video packet with data, read without decoding, and the time base. A
+    file's stamps are read once while it stays the same: planning a video's frames and decoding them
+    both need them, and each read is a pass over the whole file."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise DecodeError(f"pyav: {error}") from error
+    stamped, time_base = _stamps_of(path, info.st_size, info.st_mtime_ns)
+    return list(stamped), time_base
+
+
+@functools.lru_cache(maxsize=2)  # the file being exported (two for a caller that alternates)
+def _stamps_of(path: str, size: int, mtime_ns: int) -> tuple[tuple[tuple[int, int], ...], Any]:
     import av
 
     stamped: list[tuple[int, int]] = []
@@ -240,9 +257,9 @@ def _packet_stamps(path: str) -> tuple[list[tuple[int, int]], Any]:
             for packet in container.demux(stream):
                 if packet.size:
                     if packet.pts is None:
-                        return [], None
+                        return (), None
                     stamped.append((packet.pts, packet.duration or 0))
-            return stamped, stream.time_base
+            return tuple(stamped), stream.time_base
     except Exception as error:
         raise DecodeError(f"pyav: {error}") from error
 
@@ -251,13 +268,17 @@ def _decode_wanted(container: Any, stream: Any, wanted: set[int]) -> Iterator[tu
     """(pts, frame) in presentation order; a frame that is neither wanted nor a reference is not decoded.
     With frame threads too: FFmpeg copies ``skip_frame`` into a thread's context as each packet is sent."""
     context = stream.codec_context
+    current = None
     for packet in container.demux(stream):
-        context.skip_frame = "NONREF" if packet.size and packet.pts not in wanted else "DEFAULT"
+        skip = "NONREF" if packet.size and packet.pts not in wanted else "DEFAULT"
+        if skip != current:  # set on a change only: most packets of a 1 fps sampling are skipped in a row
+            context.skip_frame = current = skip
         for frame in packet.decode():
             yield frame.pts, frame
 
 
-def _batched(frames: Iterator[tuple[int | None, Any]], keys: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+def _batched(frames: Iterator[tuple[int | None, Any]], keys: Sequence[int], batch_size: int,
+             pixel_format: str = "rgb24") -> Iterator[np.ndarray]:
     """RGB batches of the frames whose keys (position or pts, ascending) are asked, each as often as asked;
     stops at the end of the stream, and raises if a frame asked for was passed without being decoded."""
     batch: list[np.ndarray] = []
@@ -268,7 +289,7 @@ def _batched(frames: Iterator[tuple[int | None, Any]], keys: Sequence[int], batc
         if key is None or key > keys[position]:
             raise DecodeError(f"pyav: frame {keys[position]} was not decoded (got {key})")
         if key == keys[position]:
-            picture = frame.to_ndarray(format="rgb24")
+            picture = frame.to_ndarray(format=pixel_format)  # libswscale converts straight to it
             while position < len(keys) and keys[position] == key:  # a frame asked twice (held) comes twice
                 batch.append(picture)
                 position += 1

@@ -104,3 +104,40 @@ def test_find_videos_by_extension_recursively(tmp_path: Path) -> None:
     (tmp_path / "a" / "x.truth.json").write_text("{}")
     (tmp_path / "b.MKV").write_bytes(b"")
     assert find_videos(tmp_path) == ["a/x.mp4", "b.MKV"]
+
+
+def _h264(path: Path, frames: int) -> Path:
+    """An H.264 clip with B-frames (libx264's default), so PyAV's skipping of unwanted frames is in play."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            picture = np.zeros((48, 64, 3), np.uint8)
+            picture[..., 0], picture[..., 2] = (index * 9) % 255, 255 - (index * 5) % 255  # unequal channels
+            cv2.putText(picture, str(index), (4, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 1)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("backend", [PyAVBackend(single_threaded=True), DecordBackend()], ids=lambda b: b.name)
+def test_frames_come_in_opencv_channel_order_when_asked(tmp_path: Path, backend) -> None:
+    video = str(_h264(tmp_path / "v.mp4", 60))
+    indices = [0, 13, 24, 25, 49, 59]
+    rgb = np.concatenate(list(backend.iter_frames(video, indices, 4)))
+    bgr = np.concatenate(list(backend.iter_frames(video, indices, 4, bgr=True)))
+    assert rgb.shape == (6, 48, 64, 3) and not np.array_equal(rgb, bgr)
+    assert np.array_equal(bgr, rgb[..., ::-1])  # the same pixels, channels swapped: no other difference
+
+
+def test_pyav_reads_a_file_again_once_it_has_changed(tmp_path: Path) -> None:
+    from streamo_data.video.backends import _packet_stamps
+
+    path = tmp_path / "v.mp4"
+    _h264(path, 30)
+    assert len(_packet_stamps(str(path))[0]) == 30
+    _h264(tmp_path / "other.mp4", 45).replace(path)  # the same name, another file: its stamps, not the cached ones
+    assert len(_packet_stamps(str(path))[0]) == 45
+    assert len(PyAVBackend().frame_times(str(path)).starts) == 45

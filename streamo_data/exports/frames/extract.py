@@ -81,17 +81,18 @@ class FrameResult(BaseModel):
     replaced: str = ""  # why a folder that was there was replaced
 
 
-def encode(frame_rgb: np.ndarray, settings: FrameSettings) -> bytes:
-    """One frame as image bytes, at most ``max_side`` pixels on its longer side (area-averaged)."""
-    height, width = frame_rgb.shape[:2]
+def encode(frame: np.ndarray, settings: FrameSettings, bgr: bool = False) -> bytes:
+    """One frame (RGB, or BGR with ``bgr``) as image bytes, at most ``max_side`` pixels on its longer side
+    (area-averaged)."""
+    height, width = frame.shape[:2]
     size = output_size(width, height, settings.max_side)
     if size != (width, height):
-        frame_rgb = cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA)
-    bgr = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    opencv_order = frame if bgr else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     if settings.format == "jpeg":
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, settings.quality or 90])
+        ok, data = cv2.imencode(".jpg", opencv_order, [cv2.IMWRITE_JPEG_QUALITY, settings.quality or 90])
     else:
-        ok, data = cv2.imencode(".png", bgr)
+        ok, data = cv2.imencode(".png", opencv_order)
     if not ok:
         raise DecodeError(f"OpenCV could not encode a {width}x{height} frame as {settings.format}")
     return data.tobytes()
@@ -136,11 +137,12 @@ def plan_frames(job: FrameJob, path: str, backends: Sequence[FrameBackend]) -> F
 
 
 def _write_frames(frames: Iterator[np.ndarray], folder: Path, settings: FrameSettings) -> tuple[int, int]:
+    """Write BGR batches (a backend's ``bgr=True``: OpenCV encodes them as they are) as numbered files."""
     extension = EXTENSIONS[settings.format]
     written = size = 0
     for batch in frames:
         for frame in batch:
-            data = encode(frame, settings)
+            data = encode(frame, settings, bgr=True)
             with open(folder / frame_file(written, extension), "wb") as handle:
                 handle.write(data)
             written += 1
@@ -195,7 +197,8 @@ def extract_video(job: FrameJob) -> FrameResult:
     for backend in backends:
         partial = new_partial(Path(job.out_dir), job.folder)
         try:
-            frames = backend.iter_frames(job.full_path, plan.indices, batch_size_for(plan.width, plan.height))
+            frames = backend.iter_frames(job.full_path, plan.indices, batch_size_for(plan.width, plan.height),
+                                         bgr=True)
             written, size = _write_frames(frames, partial, job.settings)
         except DecodeError as error:
             remove_frame_folder(partial)

@@ -29,6 +29,9 @@ class SpendRow:
     tokens: int = 0
     cost: float = 0.0
     note: str = ""
+    image_tokens: int = 0
+    text_tokens: int = 0
+    counted: bool = True  # False: the paper's method beside ours, for comparison; not part of the bill
 
 
 def dry_run(config: MixtureConfig, work_dir: AnyPath, executor: Executor) -> list[SpendRow]:
@@ -71,9 +74,13 @@ def _spend(config: MixtureConfig, source: SourceConfig, annotator: AnnotatorConf
                          note=f"up to date ({estimated.estimated_requests} requests cached): sends nothing")]
     skipped = sum(estimated.rejects.values())
     rows = []
-    for stage, tally in estimated.stages.items():
-        name = label if len(estimated.stages) == 1 else f"{label}: {stage}"
-        rows.append(SpendRow(source.name, name, videos=estimated.videos, requests=int(tally["requests"]),
-                             tokens=int(tally["tokens"]), cost=float(tally["cost"]),
-                             note=f"{skipped} videos without a file" if skipped else ""))
+    for stages, counted in ((estimated.stages, True), (estimated.paper_stages, False)):
+        for stage, tally in stages.items():
+            name = label if len(estimated.stages) == 1 else f"{label}: {stage}"
+            note = f"{skipped} videos without a file" if skipped else ""
+            rows.append(SpendRow(source.name, name, videos=estimated.videos, requests=int(tally["requests"]),
+                                 tokens=int(tally["tokens"]), cost=float(tally["cost"]),
+                                 image_tokens=int(tally["image_tokens"]), text_tokens=int(tally["text_tokens"]),
+                                 counted=counted,
+                                 note=note if counted else "the paper's one window a request, for comparison"))
     return rows or [SpendRow(source.name, label, videos=estimated.videos, note="no jobs")]
