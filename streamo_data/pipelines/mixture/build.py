@@ -22,7 +22,7 @@ from streamo_data.corpus.tasks import BUILDERS, NEVER_SEEN, task_rng
 from streamo_data.pipelines.mixture.batches import allowed_events, visible_batch
 from streamo_data.pipelines.mixture.config import MixtureConfig
 from streamo_data.pipelines.mixture.plan import BatchSpec, Plan, candidate_hash
-from streamo_data.runtime.gc_pause import gc_paused
+from streamo_data.runtime.batch_scope import batch_scope
 from streamo_data.runtime.runner import worker_node
 from streamo_data.store.io import write_atomic, write_text_atomic
 from streamo_data.store.storage import AnyPath, location
@@ -81,7 +81,7 @@ def part_path(parts_dir: AnyPath, batch: int) -> AnyPath:
 
 
 def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
-    with gc_paused():  # see streamo_data.runtime.gc_pause
+    with batch_scope():  # see streamo_data.runtime.batch_scope
         return _build_item(item)
 
 

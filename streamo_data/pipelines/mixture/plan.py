@@ -22,7 +22,7 @@ from streamo_data.corpus.split import validation_videos
 from streamo_data.corpus.tasks import BUILDERS
 from streamo_data.pipelines.mixture.batches import allowed_events, visible_batch
 from streamo_data.pipelines.mixture.config import MixtureConfig
-from streamo_data.runtime.gc_pause import gc_paused
+from streamo_data.runtime.batch_scope import batch_scope
 from streamo_data.runtime.runner import Executor, run_stage, worker_node
 from streamo_data.store.io import write_text_atomic
 from streamo_data.store.storage import AnyPath, location
@@ -58,7 +58,7 @@ def candidate_hash(seed: int, key: str) -> int:
 
 
 def plan_item(item: dict[str, Any]) -> list[dict[str, Any]]:
-    with gc_paused():  # see streamo_data.runtime.gc_pause
+    with batch_scope():  # see streamo_data.runtime.batch_scope
         return _plan_item(item)
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from streamo_data import __version__
 from streamo_data.core.schema import Event
 from streamo_data.pipelines.mixture.config import MixtureConfig, SourceConfig
-from streamo_data.runtime.gc_pause import gc_paused
+from streamo_data.runtime.batch_scope import batch_scope
 from streamo_data.runtime.runner import Executor, run_stage
 from streamo_data.sources.recipes import RECIPES, run_recipe
 from streamo_data.stages.ingest import run_ingest
@@ -44,7 +44,7 @@ def _file_stamp(path: AnyPath | None) -> list[Any]:
 
 
 def recipe_item(item: dict[str, Any]) -> list[dict[str, Any]]:
-    with gc_paused():  # see streamo_data.runtime.gc_pause
+    with batch_scope():  # see streamo_data.runtime.batch_scope
         return _recipe_item(item)
 
 

@@ -189,6 +189,7 @@ def run_recipe(
     if pending:
         batches.append(pa.RecordBatch.from_pylist(pending, schema=schema))
 
+    metadata_record.cache_clear()  # its records are in video_rows now; a worker's next recipe needs none of them
     events = pa.Table.from_batches(batches, schema=schema)
     events = events.sort_by([("video_id", "ascending"), ("start_s", "ascending"), ("end_s", "ascending"),
                              ("event_id", "ascending")])
