@@ -32,6 +32,7 @@ bench: $(STAMP)  # every benchmark, about 10 minutes on 2 cores; figures go to B
 	$(BIN)/python bench/convert_reference.py  # needs bench/_work/convert_streaming_video.py (see its docstring)
 	$(BIN)/python bench/mixture_llm.py
 	$(BIN)/python bench/fidelity_public.py  # after mixture_llm.py (its release and cache)
+	$(BIN)/python bench/llm_tokens.py  # uses mixture_llm.py's videos
 	$(BIN)/python bench/frames_export.py  # needs ffmpeg on the PATH
 	$(BIN)/python bench/cluster_storage.py  # a 2-node Ray cluster and an S3 server on loopback
 
