@@ -8,7 +8,9 @@ the job is rejected with the reason (see :func:`llm.ask_validated`).
 
 * ``narration_pipeline``: a VLM says what changes in each short window (2 s, stepping 1 s); a text
   LLM drops repeats, merges steps, shortens each line to about five words, or rejects the whole
-  video as a negative sample (counted, with its reason).
+  video as a negative sample (counted, with its reason). With ``narration_windows_per_request`` > 1
+  the first stage is ``narration_windows``: consecutive windows in one request over the frames they
+  share (each frame sent once in it), each window still answered on its own (see :func:`pipeline_stages`).
 * ``caption_verified`` / ``action_verified``: a VLM captions a segment (event- or action-oriented
   prompt), then is asked back for the span of its own caption over the whole video; the caption is
   kept only when the two spans agree (temporal IoU >= ``min_span_iou``, 0.5 by default), otherwise
