@@ -57,6 +57,16 @@ def remote_files(url: str) -> dict[str, bytes]:
     return {path.removeprefix(root.rstrip("/") + "/"): fs.cat_file(path) for path in fs.find(root)}
 
 
+def remote_names(url: str) -> list[str]:
+    """The paths of the objects under ``url``, listed only: a running build replaces and removes objects
+    (temporaries), so one listed may be gone by the time it would be read."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache()
+    return [path.removeprefix(root.rstrip("/") + "/") for path in fs.find(root)]
+
+
 def local_files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
@@ -98,7 +108,7 @@ def test_two_node_build_on_s3_is_byte_identical_and_survives_a_killed_worker(
         deadline, parts = time.monotonic() + 300, 0
         while time.monotonic() < deadline and process.poll() is None:
             parts = sum(name.startswith("parts/") and name.endswith(".parquet")
-                        for name in remote_files(f"s3://{BUCKET}/work-killed"))
+                        for name in remote_names(f"s3://{BUCKET}/work-killed"))
             if parts >= 4:
                 break
             time.sleep(0.3)
