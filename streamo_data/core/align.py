@@ -167,8 +167,9 @@ def align(
         else:
             question_frames[frame] = question.content
 
+    targets = [answer_frame(response, fps) for response in responses]  # each used twice below
     for index, response in enumerate(responses):
-        target = answer_frame(response, fps)
+        target = targets[index]
         if target is None:
             issues.append(f"response {index} ({_clip(response.content)!r}) has neither a span nor a time")
             continue
@@ -187,7 +188,7 @@ def align(
         states[target], answers[target], owner[target] = State.RESPONSE, response.content, index
 
     for index, response in enumerate(responses):
-        target = answer_frame(response, fps)
+        target = targets[index]
         if target is None or target >= num_frames or owner[target] == index:
             continue
         by = owner[target]

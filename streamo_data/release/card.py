@@ -12,7 +12,7 @@ import yaml
 from streamo_data.core.schema import ReleaseManifest, stable_id
 from streamo_data.corpus.fidelity import PAPER_SAMPLES, PAPER_VIDEOS, fidelity_markdown
 from streamo_data.store.storage import AnyPath
-from streamo_data.store.tables import read_table
+from streamo_data.store.tables import parquet_file
 
 SPLITS = ("train", "validation")
 
@@ -27,7 +27,8 @@ def card_plots(out_dir: AnyPath, manifest: ReleaseManifest, stats: dict[str, Any
     examples: dict[str, StreamingSample] = {}
     for shard in manifest.shards:
         if shard.task not in examples and shard.num_rows:
-            row = read_table(out_dir / shard.path).slice(0, 1).to_pylist()[0]
+            first = next(parquet_file(out_dir / shard.path).iter_batches(batch_size=1))  # not the whole shard
+            row = first.slice(0, 1).to_pylist()[0]
             examples[shard.task] = from_row(StreamingSample, row)
     plots = write_card_plots(out_dir, stats, examples)
     kept = {Path(path).name for _, path in plots}

@@ -36,7 +36,7 @@ from streamo_data.core.errors import UserError
 from streamo_data.core.schema import ReleaseManifest, ShardInfo
 from streamo_data.corpus.split import validation_videos
 from streamo_data.release.card import card_plots, dataset_card
-from streamo_data.release.stats import manifest_stats
+from streamo_data.release.stats import CompositionTally, manifest_stats
 from streamo_data.store.io import sha256_of, write_text_atomic
 from streamo_data.store.manifest import MANIFEST, PENDING, pending_shards, read_manifest
 from streamo_data.store.storage import AnyPath, is_remote, make_dirs, put, relative_name
@@ -166,10 +166,11 @@ def check_release_target(out_dir: AnyPath) -> None:
                         f"{', …' if len(others) > 3 else ''}): give a new or empty folder")
 
 
-def publish(out_dir: AnyPath, manifest: ReleaseManifest) -> None:
+def publish(out_dir: AnyPath, manifest: ReleaseManifest, tally: CompositionTally | None = None) -> None:
     """The card and the manifest, written last: a release without them is visibly unfinished. The card
-    states the release's composition beside the paper's, read back from the shards just written."""
-    stats = manifest_stats(out_dir, manifest)
+    states the release's composition beside the paper's: from ``tally``, the tables that were written
+    (a build's), or else read back from the shards just written."""
+    stats = tally.stats(manifest) if tally is not None else manifest_stats(out_dir, manifest)
     plots = card_plots(out_dir, manifest, stats)
     write_text_atomic(out_dir / "README.md", dataset_card(manifest, stats, plots))
     write_text_atomic(out_dir / MANIFEST, manifest.model_dump_json(indent=2))

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from datasets import Features, Value
 from pydantic import BaseModel, ValidationError
 
+from streamo_data.core.align import State
 from streamo_data.core.errors import MissingInput, UserError
 from streamo_data.core.reasons import validation_messages
 from streamo_data.core.schema import Event, StreamingSample, VideoRecord
@@ -56,10 +57,18 @@ _FEATURES: dict[type[BaseModel], Features] = {
 _JSON_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {Event: ("provenance",)}
 
 
+# Each state as the plain string it stands for. Arrow converts a str subclass (a StrEnum member) on a slow
+# path, about 0.15 us a frame against 0.03 for a str: two thirds of the cost of a sample's row.
+_STATE_TEXT = {state: state.value for state in State}
+
+
 def to_row(model: BaseModel) -> dict[str, Any]:
-    # A sample's per-frame states are StrEnum members, already strings to Arrow and JSON; the "json" mode
-    # would look up each one's .value in Python, a third of the cost of writing a sample.
-    row = model.model_dump(mode="python" if isinstance(model, StreamingSample) else "json")
+    if isinstance(model, StreamingSample):
+        # python mode: the "json" mode would look up each state's .value in Python, one frame at a time
+        row = model.model_dump(mode="python")
+        row["states"] = list(map(_STATE_TEXT.__getitem__, row["states"]))
+        return row
+    row = model.model_dump(mode="json")
     for column in _JSON_COLUMNS.get(type(model), ()):
         if row[column] is not None:
             row[column] = json.dumps(row[column], sort_keys=True)

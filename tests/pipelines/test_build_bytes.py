@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from streamo_data.pipelines.mixture import MixtureConfig, run_mixture
+from streamo_data.release.card import card_plots, dataset_card
+from streamo_data.release.stats import release_stats
 from streamo_data.runtime.runner import Executor
 from streamo_data.sources.sample_sources import write_mixture
 from streamo_data.store.manifest import read_manifest
@@ -27,12 +29,17 @@ PINNED = ROOT / "tests" / "fixtures" / "pinned_build.json"
 FRACTION = 0.004  # 1,860 samples over the six tasks of the public mixture, both splits
 
 
-def build(folder: Path) -> dict[str, Any]:
-    """The pinned build's shards: path, rows, file sha256 and a digest of the rows themselves."""
+def build_release(folder: Path) -> Path:
     config = write_mixture(folder / "inputs", FRACTION, ROOT / "pipelines" / "public_annotations.yaml",
                            videos_per_batch=150)
     release = folder / "release"
     run_mixture(MixtureConfig.load(config), folder / "work", release, Executor(kind="local"))
+    return release
+
+
+def build(folder: Path) -> dict[str, Any]:
+    """The pinned build's shards: path, rows, file sha256 and a digest of the rows themselves."""
+    release = build_release(folder)
     shards = []
     for shard in read_manifest(release).shards:
         rows = pq.read_table(release / shard.path).to_pylist()
@@ -47,6 +54,17 @@ def test_a_seeded_build_gives_the_pinned_rows_and_bytes(tmp_path: Path) -> None:
         [(s["path"], s["num_rows"], s["rows"]) for s in pinned["shards"]]
     if built["pyarrow"] == pinned["pyarrow"]:
         assert [s["sha256"] for s in built["shards"]] == [s["sha256"] for s in pinned["shards"]]
+
+
+def test_the_card_counted_while_writing_is_the_card_of_the_shards_read_back(tmp_path: Path) -> None:
+    """A build counts its release's composition from the tables it hands the shard writer; the card must
+    say exactly what reading the shards back says."""
+    release = build_release(tmp_path)
+    manifest = read_manifest(release)
+    stats = release_stats(release)
+    assert stats["samples"] == manifest.num_samples and stats["frames"] > stats["samples"]
+    card = (release / "README.md").read_text()
+    assert card == dataset_card(manifest, stats, card_plots(release, manifest, stats))
 
 
 if __name__ == "__main__":  # re-pin: only for a change meant to change the output

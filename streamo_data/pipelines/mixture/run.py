@@ -8,8 +8,10 @@ plan and the set of sample ids seen (for deduplication); workers hold one batch 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ from streamo_data.pipelines.mixture.decontaminate import DECONTAMINATION, Contam
 from streamo_data.pipelines.mixture.decontaminate import save as save_contamination
 from streamo_data.pipelines.mixture.plan import Plan, make_plan
 from streamo_data.pipelines.mixture.sources import run_sources
+from streamo_data.release.stats import CompositionTally
 from streamo_data.release.write import ShardWriter, publish
 from streamo_data.runtime.runner import Executor, run_stage
 from streamo_data.store.io import write_text_atomic
@@ -51,10 +54,12 @@ class MixtureResult:
         return nested
 
 
-def _summaries(config: MixtureConfig, plan: Plan, parts_dir: AnyPath,
-               executor: Executor) -> tuple[list[PartSummary], int]:
-    """Every batch's part summary, building the batches not yet built; and how many were built before."""
-    summaries: dict[int, PartSummary] = {}
+def _summaries(config: MixtureConfig, plan: Plan, parts_dir: AnyPath, executor: Executor,
+               resumed: list[int]) -> Iterator[PartSummary]:
+    """Every batch's part summary in batch order, each as soon as it and every batch before it are built
+    (so the release is written while later batches build, not after them all); the batches built before
+    are appended to ``resumed``."""
+    ready: dict[int, PartSummary] = {}
     todo: list[BuildSpec] = []
     for k in range(len(plan.batches)):
         path = part_path(parts_dir, k)
@@ -62,15 +67,20 @@ def _summaries(config: MixtureConfig, plan: Plan, parts_dir: AnyPath,
         if summary is None:
             todo.append(BuildSpec.for_batch(config, plan, k, path))
         else:
-            summaries[k] = summary
-    resumed = len(summaries)
-    for output in run_stage(build_item, [spec.model_dump(mode="json") for spec in todo], executor, "build"):
-        built = PartSummary.model_validate(output)
-        summaries[built.batch] = built
-    missing = [k for k in range(len(plan.batches)) if k not in summaries]
-    if missing:
+            ready[k] = summary
+            resumed.append(k)
+    following = 0
+    for output in itertools.chain([None], run_stage(build_item, [spec.model_dump(mode="json") for spec in todo],
+                                                    executor, "build")):
+        if output is not None:
+            built = PartSummary.model_validate(output)
+            ready[built.batch] = built
+        while following in ready:
+            yield ready.pop(following)
+            following += 1
+    if following < len(plan.batches):
+        missing = [k for k in range(following, len(plan.batches)) if k not in ready]
         raise RuntimeError(f"the build returned no summary for batches {missing}")
-    return [summaries[k] for k in range(len(plan.batches))], resumed
 
 
 def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, executor: Executor) -> MixtureResult:
@@ -92,16 +102,17 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
         plan = make_plan(config, source_dirs, stamp, executor, contamination.videos)
         plan.save(plan_file)
     make_dirs(parts_dir)
-    summaries, resumed = _summaries(config, plan, parts_dir, executor)
 
     writer = ShardWriter(out_dir, config.rows_per_shard)
+    resumed: list[int] = []
+    tally = CompositionTally()  # the card's composition, counted as the shards are written
     made: Counter[tuple[str, str]] = Counter()
     rejects: Counter[str] = Counter()
     nodes: Counter[str] = Counter()
     seen: set[int] = set()
     tasks_seen: set[str] = set()
     total = duplicates = 0
-    for k, summary in enumerate(summaries):
+    for k, summary in enumerate(_summaries(config, plan, parts_dir, executor, resumed)):
         made.update({(task, source): n for task, counts in summary.made.items() for source, n in counts.items()})
         nodes[summary.node] += 1
         rejects.update(summary.rejects)
@@ -116,7 +127,9 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
         duplicates += fresh.count(False)
         table = table.filter(pa.array(fresh))
         for (task, split), group in by_task_and_split(table):
-            writer.write(task, split, group.drop_columns(["split"]))
+            rows = group.drop_columns(["split"])
+            writer.write(task, split, rows)
+            tally.add(task, split, rows)
             tasks_seen.add(task)
             total += group.num_rows
     shards = writer.finish()
@@ -129,9 +142,9 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
                                tasks=sorted(tasks_seen), shards=shards, targets=config.targets, fingerprint=stamp,
                                decontamination=decontaminated)
     result = MixtureResult(manifest=manifest, sources=sources, candidates=plan.candidates, made=made,
-                           rejects=rejects, duplicates=duplicates, resumed_batches=resumed,
+                           rejects=rejects, duplicates=duplicates, resumed_batches=len(resumed),
                            annotators=annotations, nodes=nodes)
-    publish(out_dir, result.manifest)
+    publish(out_dir, result.manifest, tally)
     write_text_atomic(work_dir / "build_report.json", json.dumps({
         "candidates": plan.candidates, "made": result.made_by_task(), "rejects": dict(result.rejects),
         "duplicates": result.duplicates, "samples": total, "targets": config.targets,

@@ -130,6 +130,7 @@ def by_name(entries: Iterable[CatalogueEntry]) -> dict[str, CatalogueEntry | Non
     return index
 
 
+@functools.lru_cache(maxsize=1 << 16)  # per video, not per item: is_video_name parses a path
 def default_path(video_key: str, template: str) -> str:
     """The relative path a video is expected at when only its id is known."""
     if is_video_name(video_key):  # already a file name, whatever its container

@@ -3,6 +3,7 @@ videos.parquet and recipe_report.json written (merged into a work dir that holds
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +49,9 @@ def nothing_written(annotations: AnyPath, report: RecipeReport) -> str:
     return f"{annotations}: no event written; all {report.read} {report.recipe} items were skipped: {reasons}"
 
 
+# Per video, not per item: a video has many items, and the check parses its path.
+_leaves_root = functools.lru_cache(maxsize=1 << 16)(leaves_root)
+
 TOO_LONG = (f"duration past {MAX_VIDEO_DURATION_S / 3600:g} h, the longest a video may last (a typo or a crafted"
             " file: every stage spends memory per frame)")
 
@@ -81,7 +85,7 @@ def check_item(item: RawEvent, catalogue: VideoCatalogue, recipe: Recipe, fps: f
         end = duration
         report.clipped += 1
     path = entry.path if entry and entry.path else default_path(item.video_key, path_template)
-    if leaves_root(path):
+    if _leaves_root(path):
         report.skip(item.where, "video path leaves the videos folder (absolute, or up with ..)")
         return None
     record = entry.record if entry and entry.record else metadata_record(item.video_key, path, duration, fps)
@@ -181,7 +185,8 @@ def run_recipe(
             report.skip(item.where, "duplicate of an earlier line")
             continue
         seen.add(event.event_id)
-        video_rows.setdefault(record.video_id, to_row(record))
+        if record.video_id not in video_rows:  # a video has many events: its row is made once
+            video_rows[record.video_id] = to_row(record)
         pending.append(to_row(event))
         if len(pending) >= EVENTS_ROW_GROUP:
             batches.append(pa.RecordBatch.from_pylist(pending, schema=schema))
@@ -189,7 +194,8 @@ def run_recipe(
     if pending:
         batches.append(pa.RecordBatch.from_pylist(pending, schema=schema))
 
-    metadata_record.cache_clear()  # its records are in video_rows now; a worker's next recipe needs none of them
+    for cached in (metadata_record, default_path, _leaves_root):  # a worker's next recipe needs none of them
+        cached.cache_clear()
     events = pa.Table.from_batches(batches, schema=schema)
     events = events.sort_by([("video_id", "ascending"), ("start_s", "ascending"), ("end_s", "ascending"),
                              ("event_id", "ascending")])
