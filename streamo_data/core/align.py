@@ -60,8 +60,8 @@ class ResponseLike(Protocol):
 def frame_of(time_s: float, fps: float) -> int:
     """Index of the frame that ends at or contains ``time_s`` (rounded to a microsecond first, so
     that 0.1 * 3 style float noise never moves a time onto the next frame)."""
-    ticks = round(time_s * fps, 6)
-    return max(0, math.ceil(ticks) - 1)
+    frame = math.ceil(round(time_s * fps, 6)) - 1
+    return frame if frame > 0 else 0
 
 
 def answer_frame(response: ResponseLike, fps: float) -> int | None:
