@@ -1,5 +1,6 @@
 """The whole mixture build, and step 4, the release: each step in order, then the parts streamed in batch
-order through the shard writer, deduplicated by sample id; then checksums, the manifest and the card.
+order through the shard writer as they are built (deduplicated by sample id, and counted for the card);
+then checksums, the manifest and the card.
 
 This is where the steps meet: the stamp that ties the plan to its inputs (sources, annotators, config,
 version) is made here, and a plan of another stamp is never mixed with its parts. The driver holds the

@@ -95,9 +95,9 @@ def run_sources(config: MixtureConfig, work_dir: AnyPath, executor: Executor) ->
             reports[source.name] = _ingest_source(source, out, config.fps, stamp, executor)
         else:
             todo.append(RecipeSpec(source=source.model_dump(mode="json"), out=str(out), fps=config.fps, stamp=stamp))
-    # Largest annotation file first: a recipe is one item, and the biggest started last would run alone
-    # on one core while the others idle.
-    todo.sort(key=lambda spec: -_size(spec.stamp["annotations"]))
+    # Largest input first (annotations and the video catalogue a recipe also reads): a recipe is one
+    # item, and the biggest started last would run alone on one core while the others idle.
+    todo.sort(key=lambda spec: -(_size(spec.stamp["annotations"]) + _size(spec.stamp["videos"])))
     for report in run_stage(recipe_item, [spec.model_dump(mode="json") for spec in todo], executor, "recipes"):
         reports[report["recipe"]] = report
     return reports
