@@ -75,6 +75,23 @@ def to_row(model: BaseModel) -> dict[str, Any]:
     return row
 
 
+_SAMPLE_SCALARS = [name for name in SAMPLE_FEATURES if name not in ("questions", "responses", "states", "answers")]
+
+
+def samples_table(samples: list[StreamingSample], schema: pa.Schema = SAMPLE_FEATURES.arrow_schema,
+                  **extra: list[Any]) -> pa.Table:
+    """Samples as a table, column by column: the rows of :func:`to_row` without building them. A batch's
+    table is made straight from the samples' fields (a turn's ``__dict__`` is its dump: flat fields), which
+    is half the cost of dumping each sample and regrouping the dicts into columns. ``extra`` columns (a
+    part's ``split``) come last, as ``schema`` names them."""
+    columns: dict[str, list[Any]] = {name: [getattr(sample, name) for sample in samples] for name in _SAMPLE_SCALARS}
+    columns["questions"] = [[turn.__dict__ for turn in sample.questions] for sample in samples]
+    columns["responses"] = [[turn.__dict__ for turn in sample.responses] for sample in samples]
+    columns["states"] = [list(map(_STATE_TEXT.__getitem__, sample.states)) for sample in samples]
+    columns["answers"] = [sample.answers for sample in samples]
+    return pa.Table.from_pydict({**columns, **extra}, schema=schema)
+
+
 def from_row(model: type[M], row: dict[str, Any]) -> M:
     """A stored row as its model. A row that does not validate (a release made elsewhere, or damaged) is
     one line naming it, for every reader at once; ``streamo validate`` lists them all."""

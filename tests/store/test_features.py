@@ -3,11 +3,12 @@ included), so a field added to a model cannot be silently dropped on its way to 
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 from pydantic import BaseModel
 
 from streamo_data.core.schema import Event, QuestionTurn, ResponseTurn, StreamingSample, VideoRecord
-from streamo_data.store.tables import EVENT_FEATURES, SAMPLE_FEATURES, VIDEO_FEATURES
+from streamo_data.store.tables import EVENT_FEATURES, SAMPLE_FEATURES, VIDEO_FEATURES, samples_table, to_row
 
 
 @pytest.mark.parametrize(("model", "features"), [(VideoRecord, VIDEO_FEATURES), (Event, EVENT_FEATURES),
@@ -27,3 +28,23 @@ def test_a_field_missing_from_the_features_is_caught() -> None:
         extra_field: int = 0
 
     assert list(VIDEO_FEATURES) != list(Wider.model_fields)
+
+
+def test_samples_table_holds_what_to_row_gives() -> None:
+    """The build writes a batch's samples column by column; the table must be the one the rows of
+    ``to_row`` give, nested turns (a span, an instant, None fields) and per-frame labels included."""
+    samples = [
+        StreamingSample.create(
+            task="dense_captioning", source="activitynet", video_id=f"v{k}", video_path=f"v{k}.mp4",
+            duration_s=12.0, fps=1.0, num_frames=12, questions=[{"content": "What happens?", "time": 0.0}],
+            responses=[{"content": "a span", "st_time": 1.0, "end_time": 3.0 + k},
+                       {"content": "an instant", "time": 10.0}])
+        for k in range(3)]
+    schema = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string()))
+    splits = ["train", "validation", "train"]
+    expected = pa.Table.from_pylist([{**to_row(s), "split": split} for s, split in zip(samples, splits, strict=True)],
+                                    schema=schema)
+    table = samples_table(samples, schema, split=splits)
+    assert table.equals(expected)
+    assert table["states"].to_pylist()[0][:5] == ["standby", "standby", "standby", "response", "silence"]
+    assert type(table["states"].to_pylist()[0][0]) is str

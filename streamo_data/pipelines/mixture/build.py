@@ -26,7 +26,7 @@ from streamo_data.runtime.batch_scope import batch_scope
 from streamo_data.runtime.runner import worker_node
 from streamo_data.store.io import write_atomic, write_text_atomic
 from streamo_data.store.storage import AnyPath, location
-from streamo_data.store.tables import SAMPLE_FEATURES, to_row
+from streamo_data.store.tables import SAMPLE_FEATURES, samples_table
 
 PART_SCHEMA = SAMPLE_FEATURES.arrow_schema.append(pa.field("split", pa.string()))
 
@@ -88,7 +88,7 @@ def build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
 def _build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
     """Make one batch's chosen candidates and write them, with their split, as one part file."""
     spec = BuildSpec.model_validate(item)
-    held_out, rows = set(spec.held_out), []
+    held_out, samples, splits = set(spec.held_out), [], []
     rejects: Counter[str] = Counter()
     made: defaultdict[str, Counter[str]] = defaultdict(Counter)
     batch, unseen = visible_batch(spec.source_dirs, spec.low, spec.high, spec.stamp)
@@ -106,9 +106,10 @@ def _build_item(item: dict[str, Any]) -> list[dict[str, Any]]:
                 sample, problems = builder.make(video, candidate, task_rng(spec.seed, candidate.key, task))
                 rejects.update(f"{task}: {reason_key(p.reason)}" for p in problems)
                 if sample is not None:
-                    rows.append({**to_row(sample), "split": split})
+                    samples.append(sample)
+                    splits.append(split)
                     made[task][sample.source] += 1
-    table = pa.Table.from_pylist(rows, schema=PART_SCHEMA)
+    table = samples_table(samples, PART_SCHEMA, split=splits)
     part = location(spec.part)
     # lz4, not the release's zstd: a part is read once, by the release, and zstd was a tenth of a batch's time
     write_atomic(part, lambda tmp: pq.write_table(table, tmp, compression="lz4"))
