@@ -18,11 +18,9 @@ import random
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
-from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streamo_data.core.errors import UserError
@@ -34,6 +32,9 @@ log = logging.getLogger(__name__)
 CONNECTIONS_PER_POOL = 16
 KEYLIKE = re.compile(r"(sk|key|token)-[A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
 
+
+if TYPE_CHECKING:  # the client is imported where a request is made: a build without LLM stages never needs it
+    import openai
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -249,6 +250,8 @@ class LLMClient:
         # requests to connections in time quadratic in the pool's size, which at 128 in flight costs more
         # CPU than everything else a request does. Requests are spread over the pools in turn.
         pools = max(1, math.ceil(settings.concurrency / CONNECTIONS_PER_POOL))
+        from openai import AsyncOpenAI
+
         self.clients = [AsyncOpenAI(api_key=self._key, base_url=settings.base_url, timeout=settings.timeout_s,
                                     max_retries=0) for _ in range(pools)]
         self._turn = itertools.count()
@@ -308,6 +311,8 @@ class LLMClient:
         return content
 
     async def _send(self, body: dict[str, Any], tallies: list[Usage]) -> tuple[str, dict[str, int]]:
+        import openai  # imported by __init__ already: this only names it here
+
         settings = self.settings
         tokens = estimate_tokens(body)
         for attempt in range(1, settings.max_attempts + 1):
