@@ -67,6 +67,24 @@ def test_the_card_counted_while_writing_is_the_card_of_the_shards_read_back(tmp_
     assert card == dataset_card(manifest, stats, card_plots(release, manifest, stats))
 
 
+def test_the_plans_chosen_videos_only_skip_listing(tmp_path: Path) -> None:
+    """The plan names, per task, the videos a taken candidate comes from, and the build lists no other
+    video's candidates; a plan without that list (an earlier version's) lists every video and must build
+    the same shards."""
+    release = build_release(tmp_path)
+    work = tmp_path / "work"
+    plan = json.loads((work / "plan.json").read_text())
+    assert set(plan["chosen"]) == set(plan["thresholds"]) and all(plan["chosen"].values())
+    first = [(s.path, s.sha256) for s in read_manifest(release).shards]
+    del plan["chosen"]
+    (work / "plan.json").write_text(json.dumps(plan))
+    for part in (work / "parts").iterdir():
+        part.unlink()
+    config = tmp_path / "inputs" / "mixture.yaml"
+    run_mixture(MixtureConfig.load(config), work, tmp_path / "again", Executor(kind="local"))
+    assert [(s.path, s.sha256) for s in read_manifest(tmp_path / "again").shards] == first
+
+
 if __name__ == "__main__":  # re-pin: only for a change meant to change the output
     import tempfile
 

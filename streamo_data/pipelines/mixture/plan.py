@@ -98,6 +98,9 @@ class Plan:
     nodes: dict[str, int] = field(default_factory=dict)  # batches planned per Ray node
     excluded: dict[str, list[str]] = field(default_factory=dict)  # benchmark videos: video id -> benchmarks
     removed: dict[str, dict[str, int]] = field(default_factory=dict)  # benchmark -> source -> candidates
+    # per task, the videos (sorted ids) that a taken candidate comes from: the build lists no other
+    # video's candidates for that task. None (a plan saved without it): every video is listed.
+    chosen: dict[str, list[str]] | None = None
 
     def save(self, path: AnyPath) -> None:
         write_text_atomic(path, json.dumps(self.__dict__, indent=1))
@@ -156,4 +159,5 @@ def make_plan(config: MixtureConfig, source_dirs: list[str], stamp: str, executo
     held_out = validation_videos(chosen_videos, config.validation_fraction, config.seed)
     return Plan(stamp=stamp, batches=batches, thresholds=thresholds, candidates=candidates,
                 held_out=sorted(held_out), source_dirs=source_dirs, nodes=dict(nodes), excluded=excluded,
+                chosen={task: sorted(ids) for task, ids in chosen_videos.items()},
                 removed={benchmark: dict(sorted(counts.items())) for benchmark, counts in sorted(removed.items())})
