@@ -6,6 +6,7 @@ can be re-checked (``streamo validate``) against exactly the rules it was built 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -67,6 +68,7 @@ Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False), AfterValidator(_c
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # checked for every row that names a video: per video, not per row
 def leaves_root(video_path: str) -> bool:
     """Whether a video path names a file outside the folder it is relative to (``/abs/x.mp4``,
     ``../x.mp4``, ``a/../../x.mp4``): every reader joins it to a ``--video-root``, so such a path would have

@@ -125,8 +125,10 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
         for i in ids:
             fresh.append(i not in seen)
             seen.add(i)
-        duplicates += fresh.count(False)
-        table = table.filter(pa.array(fresh))
+        repeated = fresh.count(False)
+        if repeated:  # most parts repeat nothing: no copy of them
+            duplicates += repeated
+            table = table.filter(pa.array(fresh))
         for (task, split), group in by_task_and_split(table):
             rows = group.drop_columns(["split"])
             writer.write(task, split, rows)

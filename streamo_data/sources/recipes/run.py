@@ -3,7 +3,6 @@ videos.parquet and recipe_report.json written (merged into a work dir that holds
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -49,9 +48,6 @@ def nothing_written(annotations: AnyPath, report: RecipeReport) -> str:
     return f"{annotations}: no event written; all {report.read} {report.recipe} items were skipped: {reasons}"
 
 
-# Per video, not per item: a video has many items, and the check parses its path.
-_leaves_root = functools.lru_cache(maxsize=1 << 16)(leaves_root)
-
 TOO_LONG = (f"duration past {MAX_VIDEO_DURATION_S / 3600:g} h, the longest a video may last (a typo or a crafted"
             " file: every stage spends memory per frame)")
 
@@ -85,7 +81,7 @@ def check_item(item: RawEvent, catalogue: VideoCatalogue, recipe: Recipe, fps: f
         end = duration
         report.clipped += 1
     path = entry.path if entry and entry.path else default_path(item.video_key, path_template)
-    if _leaves_root(path):
+    if leaves_root(path):
         report.skip(item.where, "video path leaves the videos folder (absolute, or up with ..)")
         return None
     record = entry.record if entry and entry.record else metadata_record(item.video_key, path, duration, fps)
@@ -194,7 +190,7 @@ def run_recipe(
     if pending:
         batches.append(pa.RecordBatch.from_pylist(pending, schema=schema))
 
-    for cached in (metadata_record, default_path, _leaves_root):  # a worker's next recipe needs none of them
+    for cached in (metadata_record, default_path):  # a worker's next recipe needs none of them
         cached.cache_clear()
     events = pa.Table.from_batches(batches, schema=schema)
     events = events.sort_by([("video_id", "ascending"), ("start_s", "ascending"), ("end_s", "ascending"),
