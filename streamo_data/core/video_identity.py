@@ -22,6 +22,7 @@ case-sensitive); folder names and extensions never count, so a copy elsewhere is
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePosixPath
 
@@ -34,6 +35,7 @@ VIDEO_EXTENSIONS = frozenset({
 })
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a recipe looks up every item's video: per video, not per item
 def video_stem(name: str) -> str:
     """A video's name without its folders and container extension (or bare trailing dot): what a source
     that names ``x.3gp``, a folder that holds ``x.mp4`` (a re-encode) and a benchmark's ``COIN/x.mp4`` have
