@@ -92,7 +92,8 @@ VideoPath = Annotated[str, StringConstraints(min_length=1), AfterValidator(_insi
 _ID_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 # The same encoder's C core, made once: ``encode`` builds it anew per call, half of an id's cost. Without
 # the circular-reference check, which ids (tuples of plain values) never need.
-_ID_CORE: Any = None if json_encoder.c_make_encoder is None else json_encoder.c_make_encoder(
+_MAKE_CORE: Any = getattr(json_encoder, "c_make_encoder", None)  # absent from the stubs; None without _json
+_ID_CORE: Any = None if _MAKE_CORE is None else _MAKE_CORE(
     None, str, json_encoder.encode_basestring, None, ":", ",", True, False, True)
 
 
