@@ -29,6 +29,7 @@ from streamo_data.pipelines.mixture.plan import Plan, make_plan
 from streamo_data.pipelines.mixture.sources import run_sources
 from streamo_data.release.stats import CompositionTally
 from streamo_data.release.write import ShardWriter, publish
+from streamo_data.runtime.batch_scope import release_memory
 from streamo_data.runtime.runner import Executor, run_stage
 from streamo_data.store.io import write_text_atomic
 from streamo_data.store.storage import AnyPath, file_stamp, location, make_dirs, remove_tree
@@ -135,6 +136,8 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
             tally.add(task, split, rows)
             tasks_seen.add(task)
             total += group.num_rows
+        # the workers still build while the driver writes: what a part's tables held goes back at once
+        release_memory()
     shards = writer.finish()
     contamination = Contamination.model_validate_json((work_dir / DECONTAMINATION).read_text())
     decontaminated = [
