@@ -144,9 +144,9 @@ def read_table(path: AnyPath, columns: list[str] | None = None,
         if snapshot is not None and filesystem is not None:
             with open_snapshot(path, snapshot) as handle:
                 return pq.read_table(handle, columns=columns, filters=filters, pre_buffer=False)  # as below
-        # An fsspec filesystem (or a Python file) is Python: pre-buffering reads it from Arrow's IO threads, which can still be
-        # inside it when the interpreter exits and abort the process ("terminate called without an active
-        # exception", apache/arrow#39162). A local file keeps pre-buffering.
+        # An fsspec filesystem (or a Python file) is Python: pre-buffering reads it from Arrow's IO threads,
+        # which can still be inside it when the interpreter exits and abort the process ("terminate called
+        # without an active exception", apache/arrow#39162). A local file keeps pre-buffering.
         return pq.read_table(source, columns=columns, filters=filters, filesystem=filesystem,
                              pre_buffer=filesystem is None)
     except (pa.ArrowException, OSError) as error:
