@@ -28,7 +28,7 @@ def card_plots(out_dir: AnyPath, manifest: ReleaseManifest, stats: dict[str, Any
     for shard in manifest.shards:
         if shard.task not in examples and shard.num_rows:
             first = next(parquet_file(out_dir / shard.path).iter_batches(batch_size=1))  # not the whole shard
-            row = first.slice(0, 1).to_pylist()[0]
+            row = first.to_pylist()[0]
             examples[shard.task] = from_row(StreamingSample, row)
     plots = write_card_plots(out_dir, stats, examples)
     kept = {Path(path).name for _, path in plots}

@@ -62,11 +62,15 @@ _JSON_COLUMNS: dict[type[BaseModel], tuple[str, ...]] = {Event: ("provenance",)}
 _STATE_TEXT = {state: state.value for state in State}
 
 
+def _state_texts(states: list[State]) -> list[str]:
+    return list(map(_STATE_TEXT.__getitem__, states))
+
+
 def to_row(model: BaseModel) -> dict[str, Any]:
     if isinstance(model, StreamingSample):
         # python mode: the "json" mode would look up each state's .value in Python, one frame at a time
         row = model.model_dump(mode="python")
-        row["states"] = list(map(_STATE_TEXT.__getitem__, row["states"]))
+        row["states"] = _state_texts(row["states"])
         return row
     row = model.model_dump(mode="json")
     for column in _JSON_COLUMNS.get(type(model), ()):
@@ -87,7 +91,7 @@ def samples_table(samples: list[StreamingSample], schema: pa.Schema = SAMPLE_FEA
     columns: dict[str, list[Any]] = {name: [getattr(sample, name) for sample in samples] for name in _SAMPLE_SCALARS}
     columns["questions"] = [[turn.__dict__ for turn in sample.questions] for sample in samples]
     columns["responses"] = [[turn.__dict__ for turn in sample.responses] for sample in samples]
-    columns["states"] = [list(map(_STATE_TEXT.__getitem__, sample.states)) for sample in samples]
+    columns["states"] = [_state_texts(sample.states) for sample in samples]
     columns["answers"] = [sample.answers for sample in samples]
     return pa.Table.from_pydict({**columns, **extra}, schema=schema)
 

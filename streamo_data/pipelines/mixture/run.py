@@ -9,7 +9,6 @@ plan and the set of sample ids seen (for deduplication); workers hold one batch 
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -56,12 +55,10 @@ class MixtureResult:
         return nested
 
 
-def _summaries(config: MixtureConfig, plan: Plan, parts_dir: AnyPath, executor: Executor,
-               resumed: list[int]) -> Iterator[PartSummary]:
-    """Every batch's part summary in batch order, each as soon as it and every batch before it are built
-    (so the release is written while later batches build, not after them all); the batches built before
-    are appended to ``resumed``."""
-    ready: dict[int, PartSummary] = {}
+def _built_and_todo(config: MixtureConfig, plan: Plan, parts_dir: AnyPath) -> tuple[dict[int, PartSummary],
+                                                                                      list[BuildSpec]]:
+    """The summaries of the batches already built (by batch), and the specs of those still to build."""
+    built: dict[int, PartSummary] = {}
     todo: list[BuildSpec] = []
     for k in range(len(plan.batches)):
         path = part_path(parts_dir, k)
@@ -69,19 +66,27 @@ def _summaries(config: MixtureConfig, plan: Plan, parts_dir: AnyPath, executor: 
         if summary is None:
             todo.append(BuildSpec.for_batch(config, plan, k, path))
         else:
-            ready[k] = summary
-            resumed.append(k)
+            built[k] = summary
+    return built, todo
+
+
+def _in_batch_order(ready: dict[int, PartSummary], todo: list[BuildSpec], batches: int,
+                    executor: Executor) -> Iterator[PartSummary]:
+    """Every batch's part summary in batch order, building ``todo``: each as soon as it and every batch
+    before it are built, so the release is written while later batches build, not after them all."""
+    outputs = run_stage(build_item, [spec.model_dump(mode="json") for spec in todo], executor, "build")
     following = 0
-    for output in itertools.chain([None], run_stage(build_item, [spec.model_dump(mode="json") for spec in todo],
-                                                    executor, "build")):
-        if output is not None:
-            built = PartSummary.model_validate(output)
-            ready[built.batch] = built
+    while True:
         while following in ready:
             yield ready.pop(following)
             following += 1
-    if following < len(plan.batches):
-        missing = [k for k in range(following, len(plan.batches)) if k not in ready]
+        output = next(outputs, None)
+        if output is None:
+            break
+        built = PartSummary.model_validate(output)
+        ready[built.batch] = built
+    if following < batches:
+        missing = [k for k in range(following, batches) if k not in ready]
         raise RuntimeError(f"the build returned no summary for batches {missing}")
 
 
@@ -105,8 +110,9 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
         plan.save(plan_file)
     make_dirs(parts_dir)
 
+    built, todo = _built_and_todo(config, plan, parts_dir)
+    resumed = len(built)
     writer = ShardWriter(out_dir, config.rows_per_shard)
-    resumed: list[int] = []
     tally = CompositionTally()  # the card's composition, counted as the shards are written
     made: Counter[tuple[str, str]] = Counter()
     rejects: Counter[str] = Counter()
@@ -114,7 +120,7 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
     seen: set[int] = set()
     tasks_seen: set[str] = set()
     total = duplicates = 0
-    for k, summary in enumerate(_summaries(config, plan, parts_dir, executor, resumed)):
+    for k, summary in enumerate(_in_batch_order(built, todo, len(plan.batches), executor)):
         made.update({(task, source): n for task, counts in summary.made.items() for source, n in counts.items()})
         nodes[summary.node] += 1
         rejects.update(summary.rejects)
@@ -148,7 +154,7 @@ def run_mixture(config: MixtureConfig, work_dir: AnyPath, out_dir: AnyPath, exec
                                tasks=sorted(tasks_seen), shards=shards, targets=config.targets, fingerprint=stamp,
                                decontamination=decontaminated)
     result = MixtureResult(manifest=manifest, sources=sources, candidates=plan.candidates, made=made,
-                           rejects=rejects, duplicates=duplicates, resumed_batches=len(resumed),
+                           rejects=rejects, duplicates=duplicates, resumed_batches=resumed,
                            annotators=annotations, nodes=nodes)
     publish(out_dir, result.manifest, tally)
     write_text_atomic(work_dir / "build_report.json", json.dumps({

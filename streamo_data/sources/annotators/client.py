@@ -27,14 +27,14 @@ from streamo_data.core.errors import UserError
 from streamo_data.sources.annotators.cache import RequestCache, request_key
 from streamo_data.store.storage import credentials_end
 
+if TYPE_CHECKING:  # openai is imported where a client is made: a build without LLM stages never loads it
+    import openai
+
 log = logging.getLogger(__name__)
 
 CONNECTIONS_PER_POOL = 16
 KEYLIKE = re.compile(r"(sk|key|token)-[A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
 
-
-if TYPE_CHECKING:  # the client is imported where a request is made: a build without LLM stages never needs it
-    import openai
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
